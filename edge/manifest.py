@@ -118,7 +118,8 @@ class Manifest:
 
     # ----------------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_json(cls, data: Any, source: str = MANIFEST_NAME) -> Manifest:

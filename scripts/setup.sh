@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up of a fresh Debian/Ubuntu machine for this project:
+#   Debian packages for the real-part tests (mpv + mpv-mpris + playerctl on a private D-Bus, cec-ctl,
+#   systemd-analyze), a virtual environment .venv with the project and its [convert,dev] extras, and a
+#   second one, .venv-tflite-runtime, so the tflite_runtime backend (numpy < 2) is tested for real too.
+# Usage: scripts/setup.sh [--edge-only]   (--edge-only: no TensorFlow, no test packages: a Pi install)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+APT_PACKAGES=(python3-venv mpv mpv-mpris playerctl dbus v4l-utils cec-utils systemd)
+edge_only=0
+[ "${1:-}" = "--edge-only" ] && edge_only=1
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$edge_only" = 0 ]; then
+  missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "setup: Python >= 3.11 is needed, $PYTHON is $("$PYTHON" --version 2>&1)" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+extras="[convert,dev]"; [ "$edge_only" = 1 ] && extras=""
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)$extras"
+if [ ! -f "$stamp" ]; then
+  say "installing the project into .venv ($extras)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".$extras"
+  touch "$stamp"
+fi
+
+# tflite_runtime 2.14 is the last release: CPython <= 3.11 and numpy 1.x only. Test it where it installs.
+if [ "$edge_only" = 0 ] && "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  if [ ! -f .venv-tflite-runtime/.installed ]; then
+    say "creating .venv-tflite-runtime (tflite-runtime 2.14, numpy < 2)"
+    "$PYTHON" -m venv .venv-tflite-runtime
+    .venv-tflite-runtime/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" \
+      && touch .venv-tflite-runtime/.installed
+  fi
+fi
+say "ready: .venv"

@@ -1,0 +1,40 @@
+"""Shared fixtures. Blocks owned by one area are marked; keep them separate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_MODEL = ROOT / "models" / "demo" / "model.keras"
+CALIB_DIR = ROOT / "calib_data"
+DEMO_STREAM = ROOT / "demo" / "streams" / "demo.mp4"
+
+
+def run_cli(args: list[str], *, timeout: float = 600, env: dict[str, str] | None = None,
+            check: bool = False, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run `python -m <module> ...` (or any argv) with the repo on PYTHONPATH; text output captured."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
+                             f"stderr:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo model converted with gesture-convert (once per session) into a temp folder."""
+    assert DEMO_MODEL.is_file(), f"{DEMO_MODEL} is missing: the demo model is part of the repository"
+    out = tmp_path_factory.mktemp("demo") / "bundle"
+    run_cli([sys.executable, "-m", "convert.export", str(DEMO_MODEL), "--calib", str(CALIB_DIR),
+             "--out", str(out)], check=True)
+    return out
