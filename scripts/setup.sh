@@ -32,7 +32,11 @@ fi
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
-  "$PYTHON" -m venv .venv
+  if [ "$edge_only" = 1 ]; then
+    "$PYTHON" -m venv --system-site-packages .venv  # so apt's python3-picamera2 is visible on a Pi
+  else
+    "$PYTHON" -m venv .venv
+  fi
 fi
 extras="[convert,dev]"; [ "$edge_only" = 1 ] && extras=""
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)$extras"
