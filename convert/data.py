@@ -1,0 +1,173 @@
+"""Dataset readers: the smart-TV gesture case study (the reference design's Kaggle set) and 20BN-Jester v1.
+
+Both give `ClipRef`s (a folder of frames and a class name); `load_clip` samples T frames evenly and resizes
+the whole frame to the model size (cv2 INTER_AREA, RGB) exactly as the edge runtime does with camera frames.
+Left and right swipes merge into `Swipe` (the reference design binds Swipe -> play).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+CLASS_ORDER = ("Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture")
+"""Output order of our models (the background class last, only when present)."""
+CASESTUDY_MAP = {0: "Swipe", 1: "Swipe", 2: "Stop", 3: "Thumbs Down", 4: "Thumbs Up", 5: "No gesture"}
+"""Case-study label index -> class; index 5 is our synthetic sets' background extension."""
+JESTER_MAP = {"Swiping Left": "Swipe", "Swiping Right": "Swipe", "Stop Sign": "Stop", "Thumb Up": "Thumbs Up",
+              "Thumb Down": "Thumbs Down"}
+JESTER_BACKGROUND = {"No gesture": "No gesture", "Doing other things": "No gesture"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+class DatasetError(ValueError):
+    """A dataset problem; the message is one line naming the file (and line)."""
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    folder: Path
+    label: str
+    frame_files: tuple[Path, ...]
+    source: str
+    """Where it was listed, 'file:line'."""
+
+
+def _natural(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def frame_files(folder: Path) -> tuple[Path, ...]:
+    """The image files of a clip folder, in natural order."""
+    return tuple(sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural))
+
+
+def load_class_map(path: str | Path) -> dict[str, str]:
+    """A JSON object mapping source labels (or case-study indexes as strings) to class names."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable JSON class map ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise DatasetError(f"{path}: expected a JSON object of source label -> class name")
+    return {str(k): v for k, v in data.items()}
+
+
+def _check_root(root: Path) -> None:
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found")
+    if not any(root.iterdir()):
+        raise DatasetError(f"{root}: dataset folder is empty")
+
+
+def read_casestudy(root: str | Path, split: str = "train", class_map: dict[str, str] | None = None) -> list[ClipRef]:
+    """Clips of the case-study layout: `<root>/<split>/<folder>/` + `<root>/<split>.csv` (folder;name;index)."""
+    root = Path(root)
+    _check_root(root)
+    csv = root / f"{split}.csv"
+    if not csv.is_file():
+        raise DatasetError(f"{csv}: not found (case-study layout: {split}/ and {split}.csv)")
+    mapping = {str(k): v for k, v in CASESTUDY_MAP.items()}
+    if class_map:
+        mapping.update(class_map)
+    clips = []
+    for number, line in enumerate(csv.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(";")]
+        if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
+            raise DatasetError(f"{csv}:{number}: expected 'folder;label_name;label_index', got {line[:60]!r}")
+        folder, _, index = parts
+        if index not in mapping:
+            raise DatasetError(f"{csv}:{number}: unknown label index {index} (known: {', '.join(sorted(mapping))})")
+        path = root / split / folder
+        if not path.is_dir():
+            raise DatasetError(f"{csv}:{number}: folder {path} does not exist")
+        clips.append(ClipRef(path, mapping[index], frame_files(path), f"{csv}:{number}"))
+    if not clips:
+        raise DatasetError(f"{csv}: no clips listed")
+    return clips
+
+
+def read_jester(root: str | Path, split: str = "train", class_map: dict[str, str] | None = None,
+                background: bool = False) -> list[ClipRef]:
+    """Clips of 20BN-Jester v1: `<root>/<id>/00001.jpg...` + `jester-v1-<split>.csv` (id;label)."""
+    root = Path(root)
+    _check_root(root)
+    csv = root / f"jester-v1-{split}.csv"
+    if not csv.is_file():
+        raise DatasetError(f"{csv}: not found (Jester layout: jester-v1-{{train,validation}}.csv)")
+    videos = root / "20bn-jester-v1" if (root / "20bn-jester-v1").is_dir() else root
+    mapping = dict(JESTER_MAP)
+    if background:
+        mapping.update(JESTER_BACKGROUND)
+    if class_map:
+        mapping.update(class_map)
+    clips, skipped = [], Counter()
+    for number, line in enumerate(csv.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(";")
+        if len(parts) != 2:
+            raise DatasetError(f"{csv}:{number}: expected 'id;label', got {line[:60]!r}")
+        video, label = parts[0].strip(), parts[1].strip()
+        if label not in mapping:
+            skipped[label] += 1
+            continue
+        path = videos / video
+        if not path.is_dir():
+            raise DatasetError(f"{csv}:{number}: folder {path} does not exist")
+        clips.append(ClipRef(path, mapping[label], frame_files(path), f"{csv}:{number}"))
+    if skipped:
+        logger.info("%s: skipped %d clips of %d labels not in the class map", csv, sum(skipped.values()), len(skipped))
+    if not clips:
+        raise DatasetError(f"{csv}: no clips of the mapped classes")
+    return clips
+
+
+def read_dataset(root: str | Path, layout: str, split: str, class_map: dict[str, str] | None = None,
+                 background: bool = True) -> list[ClipRef]:
+    """Dispatch on layout ('casestudy' splits: train/val; 'jester': train/validation, 'val' accepted)."""
+    if layout == "casestudy":
+        return read_casestudy(root, split, class_map)
+    if layout == "jester":
+        return read_jester(root, "validation" if split == "val" else split, class_map, background)
+    raise DatasetError(f"layout '{layout}': expected casestudy or jester")
+
+
+def labels_of(clips: list[ClipRef]) -> tuple[str, ...]:
+    """The classes present, in the models' output order (unknown names after, sorted)."""
+    present = {c.label for c in clips}
+    return tuple(c for c in CLASS_ORDER if c in present) + tuple(sorted(present - set(CLASS_ORDER)))
+
+
+def sample_indexes(n_frames: int, n_out: int = 20, where: str = "clip") -> list[int]:
+    """`n_out` frame indexes spread evenly over `n_frames` (the reference design takes 20 of 30)."""
+    if n_frames < n_out:
+        raise DatasetError(f"{where}: has {n_frames} frames, needs at least {n_out}")
+    return [int(i) for i in np.round(np.linspace(0, n_frames - 1, n_out)).astype(int)]
+
+
+def read_frame(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
+    """One image file -> RGB uint8 (H, W, 3) at the model size (whole frame resized, INTER_AREA)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(f"{path}: unreadable image")
+    if bgr.shape[:2] != tuple(size_hw):
+        bgr = cv2.resize(bgr, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def load_clip(ref: ClipRef, frames: int = 20, size_hw: tuple[int, int] = (128, 128)) -> np.ndarray:
+    """T evenly sampled frames of a clip: uint8 (T, H, W, 3) RGB."""
+    indexes = sample_indexes(len(ref.frame_files), frames, f"{ref.folder} ({ref.source})")
+    return np.stack([read_frame(ref.frame_files[i], size_hw) for i in indexes])
