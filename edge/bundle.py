@@ -157,7 +157,13 @@ class FeatureModel(SignatureModel):
 
     def extract(self, frame_rgb: np.ndarray) -> np.ndarray:
         """Features of one model-sized RGB uint8 frame, in the feature model's output encoding."""
-        return self.run({"frame": frame_rgb.reshape(self.spec.inputs["frame"].shape)})["features"]
+        spec = self.spec.inputs["frame"]
+        if spec.dtype == "uint8":
+            return self.run({"frame": frame_rgb.reshape(spec.shape)})["features"]
+        if getattr(self, "_frame_buffer", None) is None:  # a float reference model: 0..255 as float32
+            self._frame_buffer = np.empty(spec.shape, dtype=_DTYPES[spec.dtype])
+        np.copyto(self._frame_buffer, frame_rgb.reshape(spec.shape), casting="unsafe")
+        return self.run({"frame": self._frame_buffer})["features"]
 
 
 class StepModel(SignatureModel):
