@@ -35,6 +35,8 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class ClipRef:
+    """One clip of a dataset: its frame folder, class name, frame files (natural order), and CSV line."""
+
     folder: Path
     label: str
     frame_files: tuple[Path, ...]
@@ -70,29 +72,35 @@ def _check_root(root: Path) -> None:
 
 
 def read_casestudy(root: str | Path, split: str = "train", class_map: dict[str, str] | None = None) -> list[ClipRef]:
-    """Clips of the case-study layout: `<root>/<split>/<folder>/` + `<root>/<split>.csv` (folder;name;index)."""
+    """Clips of the case-study layout: `<root>/<split>/<folder>/` + `<root>/<split>.csv` (folder;name;index).
+
+    Classes come from the label index (names vary in spelling between releases); `class_map` keys may be
+    indexes ("0") or exact label names ("Left Swipe_new"), a name key winning over the index.
+    """
     root = Path(root)
     _check_root(root)
     csv = root / f"{split}.csv"
     if not csv.is_file():
         raise DatasetError(f"{csv}: not found (case-study layout: {split}/ and {split}.csv)")
     mapping = {str(k): v for k, v in CASESTUDY_MAP.items()}
-    if class_map:
-        mapping.update(class_map)
+    by_name: dict[str, str] = {}
+    for key, value in (class_map or {}).items():
+        (mapping if str(key).lstrip("-").isdigit() else by_name)[str(key)] = value
     clips = []
-    for number, line in enumerate(csv.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(csv.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(";")]
-        if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
+        if len(parts) != 3 or not parts[0] or not parts[2].lstrip("-").isdigit():
             raise DatasetError(f"{csv}:{number}: expected 'folder;label_name;label_index', got {line[:60]!r}")
-        folder, _, index = parts
-        if index not in mapping:
+        folder, name, index = parts
+        label = by_name.get(name, mapping.get(index))
+        if label is None:
             raise DatasetError(f"{csv}:{number}: unknown label index {index} (known: {', '.join(sorted(mapping))})")
         path = root / split / folder
         if not path.is_dir():
             raise DatasetError(f"{csv}:{number}: folder {path} does not exist")
-        clips.append(ClipRef(path, mapping[index], frame_files(path), f"{csv}:{number}"))
+        clips.append(ClipRef(path, label, frame_files(path), f"{csv}:{number}"))
     if not clips:
         raise DatasetError(f"{csv}: no clips listed")
     return clips
@@ -113,11 +121,11 @@ def read_jester(root: str | Path, split: str = "train", class_map: dict[str, str
     if class_map:
         mapping.update(class_map)
     clips, skipped = [], Counter()
-    for number, line in enumerate(csv.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(csv.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split(";")
-        if len(parts) != 2:
+        if len(parts) != 2 or not parts[0].strip():
             raise DatasetError(f"{csv}:{number}: expected 'id;label', got {line[:60]!r}")
         video, label = parts[0].strip(), parts[1].strip()
         if label not in mapping:

@@ -1,550 +1,642 @@
-"""gesture-convert: a trained Keras clip model -> a full-integer TFLite bundle for the edge runtime.
+"""gesture-convert: export a trained MobileNet+LSTM/GRU clip model to a full-integer TFLite bundle.
 
-The clip model (TimeDistributed(MobileNet ...) -> LSTM/GRU -> Dense head) is split in two:
-- `features.tflite`: one uint8 RGB frame in (the normalization folded in, input scale 1.0 / zero point 0, so
-  the runtime feeds raw camera pixels), int8 feature vector out;
-- `step.tflite`: one recurrent step, built from `LSTMCell`/`GRUCell` with the trained weights plus the dense
-  head: (features, h[, c]) in -> (probs, h[, c]) out. A Keras LSTM layer would convert to a WHILE loop, whose
-  int8 conversion fails, and stateful RNNs are not convertible; a cell with explicit state is.
-Calibration: a few hundred frames for the feature model; for the step model, real (x, h, c) trajectories made
-by running the float models over whole calibration clips from zero state. The report's int8 figures are
-produced by the edge runtime's own classes (`edge.bundle`, `edge.stream`), the code that runs on the Pi.
+    gesture-convert MODEL --calib DIR [--val DIR] --out BUNDLE_DIR
+
+The clip model is split where time enters (see `convert.structure`): `features.tflite` runs once per camera
+frame (uint8 RGB in, scale 1.0 / zero point 0, normalization folded in; int8 features out) and `step.tflite`
+is one LSTM/GRU step plus the Dense head (features, h[, c] -> probs, h[, c]). Both are full-integer, calibrated
+on real clips: a few hundred frames for the frame model and the real (x, h, c) trajectories of the float model
+over whole clips for the step model. `float/` holds float32 references of the same two models.
+
+The bundle is validated before it is handed over: the Keras clip model and the int8 bundle, run through the
+edge runtime's own code, classify the validation clips; report.md/report.json hold accuracy, top-1 agreement,
+probability differences, confusion matrices and sizes. Agreement below --min-agreement exits 1 but keeps the
+bundle for inspection. Everything is written to a temp folder beside --out and renamed at the end.
+
+Exit status: 0 done; 1 bundle written but agreement below --min-agreement; 2 bad input or failed conversion.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import hashlib
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from convert.data import CLASS_ORDER, ClipRef, DatasetError, frame_files, load_clip, read_casestudy  # noqa: E402
+from convert.data import DatasetError  # noqa: E402
 from edge import __version__  # noqa: E402
 from edge.manifest import (  # noqa: E402
-    DEFAULT_ACTIONS, STEP_INPUTS, STEP_OUTPUTS, Manifest, ManifestError, ModelSpec, TensorSpec, sha256_file,
-    write_text_atomic,
+    ACTIONS,
+    DEFAULT_ACTIONS,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+    Manifest,
+    ManifestError,
+    ModelSpec,
+    TensorSpec,
+    write_bytes_atomic,
 )
 
 logger = logging.getLogger(__name__)
 
-NORMALIZATION_LAYERS = {"unit": (1 / 255.0, 0.0), "mobilenet": (1 / 127.5, -1.0)}
-SUPPORTED = ("a Sequential/functional clip model: TimeDistributed frame layers (optional Rescaling, a MobileNet "
-             "or other 2-D CNN, BatchNormalization, MaxPooling2D, Flatten) -> one LSTM or GRU "
-             "(return_sequences=False) -> Dropout/Dense head")
-SIGNATURE = "serving_default"
-MIN_CALIB_CLIPS = 2
+PROG = "gesture-convert"
+INPUT_SCALE_CHOICES = ("unit", "mobilenet", "none")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+DEFAULT_FPS = 10.0
+"""Used (with a warning) when neither --fps nor labels.json says: 20 frames sampled from 2 s clips."""
+DEFAULT_CALIB_FRAMES = 300
+BACKGROUND_DEFAULT = "No gesture"
+EXIT_OK, EXIT_DISAGREE, EXIT_ERROR = 0, 1, 2
 
 
-class ConvertError(ValueError):
-    """A conversion problem; the message is one line naming the file or option."""
+class ExportError(ValueError):
+    """A user-facing problem (bad input, unsupported model, failed conversion). The message is one line."""
 
 
 @dataclass(frozen=True)
-class ConvertSettings:
+class ExportSettings:
+    """Everything gesture-convert was asked to do."""
+
     model: Path
+    """Trained Keras clip model (.keras or legacy .h5)."""
     calib: Path
-    val: Path | None
+    """Calibration clips: a case-study root (train split) or a folder of clip folders."""
     out: Path
-    input_scale: str | None
-    labels: str | None
-    fps: float | None
-    calib_frames: int
-    mode: str
-    min_agreement: float
-    force: bool
-    seed: int
+    """Bundle folder to create."""
+    val: Path | None = None
+    """Validation clips; default: the val split of --calib, else the calibration clips themselves."""
+    input_scale: str | None = None
+    """What the model's input expects: unit (x/255), mobilenet (x/127.5-1), none (raw); None: detect."""
+    labels: str | None = None
+    """labels.json path or 'a,b,c'; None: labels.json next to the model."""
+    fps: float | None = None
+    """Frame rate of the training clips as the model saw them; None: from labels.json, else 10.0."""
+    calib_frames: int = DEFAULT_CALIB_FRAMES
+    """About this many frames (whole clips) calibrate the frame model; their trajectories the step model."""
+    mode: str = "int8"
+    """Step model activations: int8, or int16x8 (16-bit activations, 8-bit weights)."""
+    min_agreement: float = 0.97
+    """Top-1 agreement float vs int8 below this exits 1 (the bundle is kept)."""
+    force: bool = False
+    """Replace an existing --out."""
+    seed: int = 1
+    """Seeds the choice of calibration clips."""
+    num_threads: int = 2
+    """Interpreter threads for validation."""
 
 
-@dataclass
-class Structure:
-    """What the exporter found in the clip model."""
+@dataclass(frozen=True)
+class LabelInfo:
+    """Class names and the training facts labels.json may carry."""
 
-    frame_layers: list
-    rnn: object
-    head: list
-    cell: str
-    normalization: str
-    """unit | mobilenet | none: what the trained model expects its pixels to be."""
-    prepend: tuple[float, float] | None
-    """A Rescaling (scale, offset) to put in front, when the model has none inside."""
-    frames: int
-    size_hw: tuple[int, int]
+    labels: tuple[str, ...]
+    source: str
+    background: str | None
+    actions: dict[str, str]
+    model_fps: float | None = None
+    frames: int | None = None
+    size_px: tuple[int, int] | None = None
+    normalization: str | None = None
 
 
-def _keras():
+@dataclass(frozen=True)
+class ExportResult:
+    out: Path
+    report: dict[str, Any]
+    passed: bool
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cheap checks (before TensorFlow is imported).
+
+
+def _labels_from_list(names: Sequence[Any], source: str) -> tuple[str, ...]:
+    if len(names) < 2 or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ExportError(f"{source}: expected at least two non-empty class names, got {list(names)[:8]}")
+    labels = tuple(n.strip() for n in names)
+    if len(set(labels)) != len(labels):
+        raise ExportError(f"{source}: class names must be distinct, got {list(labels)}")
+    return labels
+
+
+def _actions_for(labels: tuple[str, ...], background: str | None, data: Any, source: str) -> dict[str, str]:
+    if data is None:
+        return {g: a for g, a in DEFAULT_ACTIONS.items() if g in labels and g != background}
+    if not isinstance(data, dict):
+        raise ExportError(f"{source}: field actions: expected an object gesture -> action")
+    for gesture, action in data.items():
+        if gesture not in labels or gesture == background:
+            raise ExportError(f"{source}: field actions: '{gesture}' is not a gesture label ({', '.join(labels)})")
+        if action not in ACTIONS:
+            raise ExportError(f"{source}: field actions.{gesture}: expected one of {', '.join(ACTIONS)}, "
+                              f"got {action!r}")
+    return dict(data)
+
+
+def read_labels(value: str | None, model: Path) -> LabelInfo | None:
+    """--labels (a labels.json or 'a,b,c'), else labels.json beside the model, else None."""
+    if value is None:
+        candidate = model.parent / "labels.json"
+        if not candidate.is_file():
+            return None
+        path = candidate
+    elif value.lower().endswith(".json") or Path(value).is_file():
+        path = Path(value)
+    else:
+        labels = _labels_from_list(value.split(","), "--labels")
+        background = BACKGROUND_DEFAULT if BACKGROUND_DEFAULT in labels else None
+        return LabelInfo(labels, "--labels", background, _actions_for(labels, background, None, "--labels"))
+    if not path.is_file():
+        raise ExportError(f"--labels {path}: file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path}: not readable JSON ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, list):
+        data = {"labels": data}
+    if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+        raise ExportError(f"{path}: expected {{\"labels\": [...], ...}} or a list of class names")
+    labels = _labels_from_list(data["labels"], f"{path}: field labels")
+    if "background_label" in data:
+        background = data["background_label"]
+        if background is not None and background not in labels:
+            raise ExportError(f"{path}: field background_label: expected one of the labels or null, got {background!r}")
+    else:
+        background = BACKGROUND_DEFAULT if BACKGROUND_DEFAULT in labels else None
+    actions = _actions_for(labels, background, data.get("actions"), str(path))
+    fps = data.get("model_fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 240):
+        raise ExportError(f"{path}: field model_fps: expected a frame rate in (0, 240], got {fps!r}")
+    frames = data.get("frames")
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ExportError(f"{path}: field frames: expected a positive integer, got {frames!r}")
+    size = data.get("size_px")
+    size_px = None
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        size_px = (int(size[0]), int(size[1]))
+    elif isinstance(size, int):
+        size_px = (size, size)
+    normalization = data.get("normalization") if isinstance(data.get("normalization"), str) else None
+    return LabelInfo(labels, str(path), background, actions, None if fps is None else float(fps), frames, size_px,
+                     normalization)
+
+
+def check_inputs(s: ExportSettings) -> None:
+    """Everything that can be checked without TensorFlow; ExportError (one line) otherwise."""
+    if not s.model.exists():
+        raise ExportError(f"{s.model}: model file not found")
+    if s.model.is_dir() or s.model.suffix.lower() not in MODEL_SUFFIXES:
+        raise ExportError(f"{s.model}: expected a Keras model file (.keras, or legacy .h5)")
+    if s.out.exists() and (not s.out.is_dir() or any(s.out.iterdir())) and not s.force:
+        raise ExportError(f"--out {s.out}: already exists (use --force to replace it)")
+    if s.out.resolve() in (s.calib.resolve(), s.model.parent.resolve()):
+        raise ExportError(f"--out {s.out}: would replace the calibration or model folder; choose another")
+    if s.calib_frames < 1:
+        raise ExportError(f"--calib-frames: expected >= 1, got {s.calib_frames}")
+    if not 0.0 <= s.min_agreement <= 1.0:
+        raise ExportError(f"--min-agreement: expected 0..1, got {s.min_agreement}")
+    if s.fps is not None and not 0 < s.fps <= 240:
+        raise ExportError(f"--fps: expected a frame rate in (0, 240], got {s.fps}")
+    if s.mode not in ("int8", "int16x8"):
+        raise ExportError(f"--mode: expected int8 or int16x8, got {s.mode}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The conversion.
+
+
+def _progress(stream: Any) -> Callable[[Iterator, int, str], Iterator]:
+    from tqdm import tqdm
+
+    def wrap(items: Iterator, total: int, desc: str) -> Iterator:
+        return iter(tqdm(items, total=total, desc=desc, file=stream, leave=False, disable=None, unit="it"))
+
+    return wrap
+
+
+def load_keras_model(path: Path) -> Any:
+    """keras.models.load_model, with any failure as one line."""
     import keras
 
-    return keras
-
-
-def load_keras_model(path: Path):
-    """Load a .keras or legacy .h5 model; one-line errors."""
-    if not path.is_file():
-        raise ConvertError(f"{path}: model file not found")
-    if path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise ConvertError(f"{path}: expected a .keras or .h5 Keras model file")
-    keras = _keras()
     try:
         return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a corrupt file
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ConvertError(f"{path}: not a readable Keras model ({detail})") from None
+    except Exception as exc:  # noqa: BLE001 - zip, HDF5, deserialization errors all mean "not loadable"
+        detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise ExportError(f"{path}: cannot load it as a Keras model ({type(exc).__name__}: {detail[:200]})") from None
 
 
-def analyse(model, input_scale: str | None) -> Structure:
-    """Recognise the clip model by layer types; refuse anything else with what was found."""
-    keras = _keras()
-    layers = list(model.layers)
-    kinds = [type(layer).__name__ for layer in layers]
-    found = " -> ".join(k if k != "TimeDistributed" else f"TimeDistributed({type(l.layer).__name__})"
-                        for k, l in zip(kinds, layers))
-    rnn_types = (keras.layers.LSTM, keras.layers.GRU)
-    if any(isinstance(layer, keras.layers.Bidirectional) for layer in layers):
-        raise ConvertError(f"unsupported model: a Bidirectional RNN ({found}); supported: {SUPPORTED}")
-    rnns = [i for i, layer in enumerate(layers) if isinstance(layer, (keras.layers.RNN, *rnn_types))]
-    if not rnns:
-        conv3d = any(isinstance(layer, keras.layers.Conv3D) for layer in layers)
-        what = "a Conv3D clip model" if conv3d else "no recurrent layer"
-        raise ConvertError(f"unsupported model: {what} ({found}); supported: {SUPPORTED}")
-    if len(rnns) > 1:
-        raise ConvertError(f"unsupported model: stacked RNNs ({found}); supported: {SUPPORTED}")
-    index = rnns[0]
-    rnn = layers[index]
-    if not isinstance(rnn, rnn_types):
-        raise ConvertError(f"unsupported model: recurrent layer {type(rnn).__name__} ({found}); supported: {SUPPORTED}")
-    if rnn.return_sequences:
-        raise ConvertError(f"unsupported model: {type(rnn).__name__} with return_sequences=True at the end "
-                           f"({found}); supported: {SUPPORTED}")
-    if getattr(rnn, "go_backwards", False) or getattr(rnn, "stateful", False):
-        raise ConvertError(f"unsupported model: a go_backwards/stateful {type(rnn).__name__}; supported: {SUPPORTED}")
-    before, head = layers[:index], layers[index + 1:]
-    if not before or not all(isinstance(layer, keras.layers.TimeDistributed) for layer in before):
-        raise ConvertError(f"unsupported model: layers before the RNN must all be TimeDistributed ({found}); "
-                           f"supported: {SUPPORTED}")
-    allowed_head = (keras.layers.Dense, keras.layers.Dropout, keras.layers.Activation, keras.layers.Softmax)
-    if not head or not all(isinstance(layer, allowed_head) for layer in head):
-        raise ConvertError(f"unsupported model: after the RNN only Dense/Dropout/Activation layers ({found}); "
-                           f"supported: {SUPPORTED}")
-    frame_layers = [layer.layer for layer in before]
-    shape = model.input_shape
-    if len(shape) != 5 or shape[-1] != 3 or None in shape[1:]:
-        raise ConvertError(f"unsupported model: input shape {shape}, expected (batch, frames, H, W, 3)")
-    normalization, prepend = "none", None
-    first = frame_layers[0]
-    if isinstance(first, keras.layers.Rescaling):
-        pair = (float(np.asarray(first.scale).reshape(-1)[0]), float(np.asarray(first.offset).reshape(-1)[0]))
-        matches = [name for name, ref in NORMALIZATION_LAYERS.items() if np.allclose(pair, ref, rtol=1e-4)]
-        normalization = matches[0] if matches else f"rescaling({pair[0]:.6g}, {pair[1]:.6g})"
-        if input_scale not in (None, "none") and matches and input_scale != matches[0]:
-            raise ConvertError(f"--input-scale {input_scale}: the model already normalizes its input "
-                               f"({normalization}); leave the flag out")
-    else:
-        if input_scale is None:
-            raise ConvertError("the model has no Rescaling layer in front: say how it was trained with "
-                               "--input-scale unit (pixels/255, as in the reference notebook), mobilenet "
-                               "(pixels/127.5-1) or none (raw 0..255)")
-        normalization = input_scale
-        prepend = NORMALIZATION_LAYERS.get(input_scale)
-    cell = "lstm" if isinstance(rnn, keras.layers.LSTM) else "gru"
-    return Structure(frame_layers=frame_layers, rnn=rnn, head=head, cell=cell, normalization=normalization,
-                     prepend=prepend, frames=int(shape[1]), size_hw=(int(shape[2]), int(shape[3])))
+def _model_spec(file: str, data: bytes, roles_in: Sequence[str], roles_out: Sequence[str]) -> ModelSpec:
+    from convert.quantize import ConversionError, signature_specs
+
+    signature, inputs, outputs = signature_specs(data)
+    if set(inputs) != set(roles_in) or set(outputs) != set(roles_out):
+        raise ConversionError(f"{file}: signature has inputs {sorted(inputs)} and outputs {sorted(outputs)}, "
+                              f"expected {sorted(roles_in)} and {sorted(roles_out)}")
+    return ModelSpec(file=file, sha256=hashlib.sha256(data).hexdigest(), signature=signature,
+                     inputs={role: inputs[role] for role in roles_in},
+                     outputs={role: outputs[role] for role in roles_out}, size_bytes=len(data))
 
 
-def build_feature_model(s: Structure):
-    """Functional frame model: uint8-valued (1, H, W, 3) float input -> {'features': (1, F)}."""
-    keras = _keras()
-    frame = keras.Input((*s.size_hw, 3), batch_size=1, name="frame")
-    x = frame
-    if s.prepend is not None:
-        x = keras.layers.Rescaling(s.prepend[0], offset=s.prepend[1], name="folded_normalization")(x)
-    for layer in s.frame_layers:
-        x = layer(x)
-    return keras.Model(frame, {"features": x}, name="features")
+def _tensor_json(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype, "scale": spec.scale,
+            "zero_point": spec.zero_point}
 
 
-def build_step_model(s: Structure, feature_size: int):
-    """Functional single step: features, h[, c] -> {'probs', 'h_out'[, 'c_out']}, the trained weights copied."""
-    keras = _keras()
-    rnn = s.rnn
-    units = rnn.units
-    features = keras.Input((feature_size,), batch_size=1, name="features")
-    h = keras.Input((units,), batch_size=1, name="h")
-    common = dict(activation=rnn.activation, recurrent_activation=rnn.recurrent_activation, use_bias=rnn.use_bias)
-    if s.cell == "lstm":
-        c = keras.Input((units,), batch_size=1, name="c")
-        cell = keras.layers.LSTMCell(units, **common)
-        out, (h2, c2) = cell(features, [h, c])
-        inputs, outputs = [features, h, c], {"h_out": h2, "c_out": c2}
-    else:
-        cell = keras.layers.GRUCell(units, reset_after=rnn.cell.reset_after, **common)
-        out, h2 = cell(features, h)
-        h2 = h2[0] if isinstance(h2, (list, tuple)) else h2
-        inputs, outputs = [features, h], {"h_out": h2}
-    cell.set_weights(rnn.cell.get_weights())
-    x = out
-    for layer in s.head:
-        x = layer(x)
-    outputs["probs"] = x
-    return keras.Model(inputs, outputs, name="step")
-
-
-OUTPUT_NAMES = {"features": "features", "probs": "probs", "h": "h_out", "c": "c_out"}
-
-
-def read_calibration(root: Path, frames: int, size_hw: tuple[int, int]) -> tuple[list[ClipRef], list[np.ndarray]]:
-    """Clips from a case-study root (its train split) or a folder of clip folders; unreadable clips skipped."""
-    if not root.is_dir():
-        raise ConvertError(f"{root}: calibration folder not found")
-    if (root / "train.csv").is_file():
-        refs = read_casestudy(root, "train")
-    else:
-        refs = [ClipRef(p, "", frame_files(p), str(p)) for p in sorted(root.iterdir()) if p.is_dir()]
-        refs = [r for r in refs if r.frame_files]
-    if not refs:
-        raise ConvertError(f"{root}: no calibration clips (expected a case-study layout or folders of frames)")
-    return load_clips(refs, frames, size_hw, str(root))
-
-
-def load_clips(refs: list[ClipRef], frames: int, size_hw: tuple[int, int], where: str):
-    kept, clips = [], []
-    for ref in refs:
-        try:
-            clips.append(load_clip(ref, frames, size_hw))
-            kept.append(ref)
-        except DatasetError as exc:
-            logger.warning("skipping clip: %s", exc)
-    if len(clips) < MIN_CALIB_CLIPS:
-        raise ConvertError(f"{where}: only {len(clips)} readable clips of {len(refs)}, need at least "
-                           f"{MIN_CALIB_CLIPS} with {frames} frames each")
-    return kept, clips
-
-
-def _progress(iterable, total: int, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit="sample", file=sys.stderr, leave=False)
-
-
-def convert_model(keras_model, representative: Iterator | None, uint8_input: bool, mode: str = "int8") -> bytes:
-    """TFLite bytes: float (representative None) or full-integer."""
+def _versions() -> dict[str, str]:
+    import keras
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    if representative is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        if mode == "int16x8":
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-            converter.inference_input_type = converter.inference_output_type = tf.int16
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.uint8 if uint8_input else tf.int8
-            converter.inference_output_type = tf.int8
-    return converter.convert()
-
-
-def float_ops(path: Path) -> list[str]:
-    """Ops of a .tflite file that read or write a float32 tensor (none in a full-integer model)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    dtypes = {t["index"]: np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()}
-    bad = []
-    for op in interpreter._get_ops_details():  # noqa: SLF001 - the public API has no op list
-        tensors = [i for i in list(op["inputs"]) + list(op["outputs"]) if i >= 0]
-        if any(dtypes.get(i) == np.float32 for i in tensors):
-            bad.append(op["op_name"])
-    return bad
-
-
-def tensor_specs(path: Path, roles: dict[str, str], part: str) -> dict[str, TensorSpec]:
-    """Role -> TensorSpec read from the converted model's signature."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE)
-    details = runner.get_input_details() if part == "inputs" else runner.get_output_details()
-    specs = {}
-    for role, name in roles.items():
-        d = details[name]
-        scale, zero_point = d["quantization"]
-        specs[role] = TensorSpec(name=name, shape=tuple(int(v) for v in d["shape"]), dtype=np.dtype(d["dtype"]).name,
-                                 scale=float(scale), zero_point=int(zero_point))
-    return specs
-
-
-def model_spec(bundle: Path, file: str, cell: str, kind: str) -> ModelSpec:
-    path = bundle / file
-    if kind == "features":
-        inputs = tensor_specs(path, {"frame": "frame"}, "inputs")
-        outputs = tensor_specs(path, {"features": "features"}, "outputs")
-    else:
-        inputs = tensor_specs(path, {r: r for r in STEP_INPUTS[cell]}, "inputs")
-        outputs = tensor_specs(path, {r: OUTPUT_NAMES[r] for r in STEP_OUTPUTS[cell]}, "outputs")
-    return ModelSpec(file=file, sha256=sha256_file(path), signature=SIGNATURE, inputs=inputs, outputs=outputs,
-                     size_bytes=path.stat().st_size)
-
-
-def resolve_labels(settings: ConvertSettings, num_classes: int) -> tuple[list[str], dict]:
-    """Labels in output order and the labels.json metadata (fps, actions, background)."""
-    meta: dict = {}
-    text = settings.labels
-    default = settings.model.with_name("labels.json")
-    if text is None and default.is_file():
-        text = str(default)
-    if text is None:
-        if num_classes in (4, 5):
-            labels = list(CLASS_ORDER[:num_classes])
-            logger.warning("no --labels and no labels.json beside the model: assuming %s", labels)
-        else:
-            raise ConvertError(f"the model has {num_classes} classes: give --labels labels.json or --labels a,b,c")
-    elif text.endswith(".json") or Path(text).is_file():
-        try:
-            meta = json.loads(Path(text).read_text())
-            labels = list(meta["labels"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConvertError(f"{text}: expected a JSON object with a 'labels' list ({exc})") from None
-    else:
-        labels = [part.strip() for part in text.split(",") if part.strip()]
-    if len(labels) != num_classes:
-        raise ConvertError(f"--labels: {len(labels)} labels ({', '.join(labels)}) but the model has {num_classes} classes")
-    return labels, meta
-
-
-def representative_frames(clips: list[np.ndarray], count: int, seed: int) -> list[np.ndarray]:
-    frames = np.concatenate(clips)
-    order = np.random.default_rng(seed).permutation(len(frames))[:count]
-    return [frames[i] for i in sorted(order)]
-
-
-def trajectories(feature_model, step_model, clips: list[np.ndarray], cell: str) -> list[dict[str, np.ndarray]]:
-    """(x_t, h_t[, c_t]) for every step of every clip, the float models fed their own state back."""
-    samples = []
-    units = step_model.input_shape[1][-1]
-    for clip in _progress(clips, len(clips), "calibration trajectories"):
-        feats = [feature_model(clip[t: t + 1].astype(np.float32), training=False)["features"].numpy()
-                 for t in range(len(clip))]
-        state = {"h": np.zeros((1, units), np.float32)}
-        if cell == "lstm":
-            state["c"] = np.zeros((1, units), np.float32)
-        for x in feats:
-            samples.append({"features": x.astype(np.float32), **{k: v.copy() for k, v in state.items()}})
-            out = step_model({"features": x, **state}, training=False)
-            state = {k: out[OUTPUT_NAMES[k]].numpy() for k in state}
-    return samples
-
-
-def export(settings: ConvertSettings) -> tuple[Path, dict]:
-    """Convert, verify, report; returns the bundle path and the report (written even if agreement is low)."""
-    started = time.monotonic()
-    model = load_keras_model(settings.model)
-    structure = analyse(model, settings.input_scale)
-    num_classes = int(model.output_shape[-1])
-    labels, meta = resolve_labels(settings, num_classes)
-    fps = settings.fps or float(meta.get("model_fps") or 0) or None
-    if fps is None:
-        raise ConvertError("the clips' frame rate is unknown: give --fps (frames per second as the model saw them)")
-    calib_refs, calib_clips = read_calibration(settings.calib, structure.frames, structure.size_hw)
-    val_root = settings.val or settings.calib
-    if (val_root / "val.csv").is_file():
-        val_refs, val_clips = load_clips(read_casestudy(val_root, "val"), structure.frames, structure.size_hw,
-                                         str(val_root))
-    elif settings.val is not None:
-        val_refs, val_clips = read_calibration(settings.val, structure.frames, structure.size_hw)
-    else:  # hold out the last fifth of the calibration clips
-        cut = max(1, len(calib_clips) // 5)
-        val_refs, val_clips = calib_refs[-cut:], calib_clips[-cut:]
-        calib_refs, calib_clips = calib_refs[:-cut], calib_clips[:-cut]
-    logger.info("calibration: %d clips; validation: %d clips", len(calib_clips), len(val_clips))
-
-    feature_model = build_feature_model(structure)
-    feature_size = int(feature_model.outputs[0].shape[-1])
-    step_model = build_step_model(structure, feature_size)
-
-    settings.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{settings.out.name}.", dir=settings.out.parent))
+    versions = {"converter": f"{PROG} {__version__}", "tensorflow": tf.__version__, "keras": keras.__version__}
     try:
-        (tmp / "float").mkdir()
-        frames = representative_frames(calib_clips, settings.calib_frames, settings.seed)
+        from importlib.metadata import version
 
-        def frame_data():
-            for frame in _progress(frames, len(frames), "calibrating features"):
-                yield {"frame": frame[None].astype(np.float32)}
+        versions["ai_edge_litert"] = version("ai-edge-litert")
+    except Exception:  # noqa: BLE001 - informative only
+        pass
+    versions["created_utc"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return versions
 
-        (tmp / "features.tflite").write_bytes(convert_model(feature_model, frame_data, uint8_input=True))
-        samples = trajectories(feature_model, step_model, calib_clips, structure.cell)
 
-        def step_data():
-            for sample in _progress(samples, len(samples), "calibrating step"):
-                yield sample
+@contextlib.contextmanager
+def _as_export_error(*types: type[BaseException]) -> Iterator[None]:
+    """Re-raise the given exception types as ExportError (same one-line message)."""
+    try:
+        yield
+    except types as exc:
+        raise ExportError(_one_line(exc)) from None
 
-        (tmp / "step.tflite").write_bytes(convert_model(step_model, step_data, False, settings.mode))
-        (tmp / "float" / "features.tflite").write_bytes(convert_model(feature_model, None, False))
-        (tmp / "float" / "step.tflite").write_bytes(convert_model(step_model, None, False))
-        for name in ("features.tflite", "step.tflite"):
-            bad = float_ops(tmp / name)
-            if bad:
-                raise ConvertError(f"{name}: not full-integer, float ops {sorted(set(bad))} (unsupported layer?)")
-        import keras
-        import tensorflow as tf
 
-        background = meta.get("background_label", "No gesture" if "No gesture" in labels else None)
-        actions = meta.get("actions") or {g: a for g, a in DEFAULT_ACTIONS.items() if g in labels}
-        manifest = Manifest(
-            labels=tuple(labels), actions={g: a for g, a in actions.items() if g in labels and g != background},
-            frames_per_clip=structure.frames, model_fps=fps, input_height_px=structure.size_hw[0],
-            input_width_px=structure.size_hw[1], color_order="RGB", normalization=structure.normalization
-            if structure.normalization in ("unit", "mobilenet", "none") else "none",
-            cell=structure.cell, state_size=int(structure.rnn.units), feature_size=feature_size,
-            quantization=settings.mode,
-            features=model_spec(tmp, "features.tflite", structure.cell, "features"),
-            step=model_spec(tmp, "step.tflite", structure.cell, "step"),
-            float_features=model_spec(tmp, "float/features.tflite", structure.cell, "features"),
-            float_step=model_spec(tmp, "float/step.tflite", structure.cell, "step"),
-            background_label=background,
-            created_by={"converter": f"gesture-convert {__version__}", "tensorflow": tf.__version__,
-                        "keras": keras.__version__, "source_model": settings.model.name,
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        )
-        frame_spec = manifest.features.inputs["frame"]
-        if (frame_spec.dtype, frame_spec.scale, frame_spec.zero_point) != ("uint8", 1.0, 0):
-            raise ConvertError(f"features.tflite: input quantization ({frame_spec.scale}, {frame_spec.zero_point}) is "
-                               "not (1.0, 0): calibration frames do not span 0..255")
+def _finalize(tmp: Path, out: Path) -> None:
+    """Move the finished bundle into place (replacing --out only now, when --force allowed it)."""
+    # mkdtemp/mkstemp create owner-only entries; a bundle is read by another user (the edge service).
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [tmp, *tmp.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+    if out.exists() or out.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.rename(out, old / "old")
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+@dataclass(frozen=True)
+class _Clips:
+    calib: tuple[Any, ...]
+    val: tuple[Any, ...]
+    val_source: str
+
+
+def _find_clips(s: ExportSettings) -> _Clips:
+    from convert.calib import ClipError, discover
+
+    with _as_export_error(ClipError):
+        calib_set = discover(s.calib, "--calib")
+        val_set = discover(s.val, "--val") if s.val is not None else None
+    if not calib_set.train:
+        raise ExportError(f"--calib {s.calib}: the case-study root has no train split (train.csv) to calibrate on")
+    if val_set is not None:
+        return _Clips(calib_set.train, val_set.val or val_set.train, str(s.val))
+    if calib_set.val:
+        return _Clips(calib_set.train, calib_set.val, f"{s.calib} (val split)")
+    logger.warning("no validation clips (no --val, no val split in %s): validating on the calibration clips, "
+                   "which says little about accuracy", s.calib)
+    return _Clips(calib_set.train, calib_set.train, f"{s.calib} (calibration clips)")
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the bundle will say about the model, resolved from the model, labels.json and the flags."""
+
+    parts: Any
+    input_scale: str
+    normalization: str
+    frames: int
+    size_hw: tuple[int, int]
+    fps: float
+
+
+def _resolve_facts(s: ExportSettings, model: Any, labels: LabelInfo) -> _Facts:
+    from convert import structure
+
+    try:
+        parts = structure.analyze(model)
+    except structure.UnsupportedModel as exc:
+        raise ExportError(f"{s.model}: unsupported architecture: {exc}") from None
+    if s.input_scale is not None:
+        input_scale = s.input_scale
+        if parts.leading_rescale is not None and input_scale != "none":
+            logger.warning("%s starts with a Rescaling layer (it takes raw pixels); --input-scale %s scales "
+                           "pixels once more before it", s.model, input_scale)
+    elif parts.leading_rescale is not None:
+        input_scale = "none"
+    else:
+        raise ExportError(f"{s.model}: no leading Rescaling layer, so the pixel scale it was trained on is unknown: "
+                          f"pass --input-scale unit (pixels/255, as in the reference notebook), mobilenet "
+                          f"(pixels/127.5 - 1) or none (raw 0..255)")
+    normalization = structure.normalization_name(parts, input_scale)
+    if len(labels.labels) != parts.num_classes:
+        raise ExportError(f"{labels.source}: {len(labels.labels)} class names ({', '.join(labels.labels)}) but the "
+                          f"model outputs {parts.num_classes} classes")
+    frames = parts.frames or labels.frames
+    if frames is None:
+        raise ExportError(f"{s.model}: accepts clips of any length and {labels.source} has no 'frames': cannot tell "
+                          f"how many frames per clip it was trained on")
+    if labels.frames is not None and labels.frames != frames:
+        logger.warning("%s says frames %d, the model takes %d: using %d", labels.source, labels.frames, frames,
+                       frames)
+    size_hw = (parts.height_px, parts.width_px)
+    if labels.size_px is not None and labels.size_px != size_hw:
+        logger.warning("%s says size_px %s, the model takes %s: using the model's", labels.source,
+                       list(labels.size_px), list(size_hw))
+    if labels.normalization is not None and labels.normalization != normalization:
+        logger.warning("%s says normalization '%s' but the model with --input-scale %s does '%s'", labels.source,
+                       labels.normalization, input_scale, normalization)
+    fps = s.fps or labels.model_fps
+    if fps is None:
+        fps = DEFAULT_FPS
+        logger.warning("frame rate unknown (no --fps, no model_fps in labels): assuming %.1f fps, the rate of %d "
+                       "frames sampled from a 2 s clip; pass --fps to set it", fps, frames)
+    logger.info("model: %s %d cells after TimeDistributed '%s', %d frames of %dx%d, %d classes, input scale %s",
+                parts.cell.upper(), parts.state_size, parts.backbone_name, frames, size_hw[1], size_hw[0],
+                parts.num_classes, input_scale)
+    return _Facts(parts, input_scale, normalization, frames, size_hw, float(fps))
+
+
+@dataclass(frozen=True)
+class _Converted:
+    models: dict[str, bytes]
+    """Bundle-relative file name -> TFLite bytes."""
+    feature_size: int
+    calibration: dict[str, Any]
+    split_diff: float
+
+
+def _convert_models(s: ExportSettings, model: Any, facts: _Facts, clips: _Clips,
+                    timing: dict[str, float]) -> _Converted:
+    """Calibration data, the split check, the four conversions and the full-integer check."""
+    from convert import calib as calib_mod
+    from convert import structure
+    from convert.quantize import (
+        ConversionError,
+        convert_features,
+        convert_step,
+        native_stderr_to_log,
+        non_integer_ops,
+        step_calibration_samples,
+    )
+
+    t = time.monotonic()
+    parts = facts.parts
+    with _as_export_error(calib_mod.ClipError):
+        calib_clips, used = calib_mod.load_calibration(clips.calib, s.calib_frames, facts.frames, facts.size_hw,
+                                                       s.seed, f"--calib {s.calib}")
+    frame_model = structure.build_frame_model(parts, facts.input_scale)
+    feature_size = int(frame_model.outputs[0].shape[-1])
+    step_model = structure.build_step_model(parts, feature_size)
+    with _as_export_error(structure.UnsupportedModel):
+        split_diff = structure.check_split(model, frame_model, step_model, parts, calib_clips[:2], facts.input_scale)
+    logger.info("split check: clip model vs frame + step models, max |diff| %.2g", split_diff)
+
+    frames = list(calib_clips.reshape(-1, *calib_clips.shape[2:]))
+    stretched = calib_mod.full_range_frame(calib_clips)
+    if stretched is not None:  # the uint8 input gets scale 1.0 / zero point 0 only if 255 is seen
+        frames.append(stretched)
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    models: dict[str, bytes] = {}
+    with (native_stderr_to_log(quiet) as visible, tempfile.TemporaryDirectory(prefix="gesture-convert.") as work,
+          _as_export_error(ConversionError)):
+        progress = _progress(visible)
+        samples = step_calibration_samples(frame_model, step_model, calib_clips, parts.cell, progress)
+        timing["calibration_data"] = time.monotonic() - t
+        t = time.monotonic()
+        models["float/features.tflite"], models["features.tflite"] = convert_features(
+            frame_model, facts.size_hw, frames, work, progress)
+        models["float/step.tflite"], models["step.tflite"] = convert_step(
+            step_model, parts.cell, feature_size, parts.state_size, samples, work, s.mode, progress)
+    timing["convert"] = time.monotonic() - t
+    for name in ("features.tflite", "step.tflite"):
+        bad = non_integer_ops(models[name])
+        if bad:
+            raise ExportError(f"{name} is not full-integer: {len(bad)} op(s) touch float tensors "
+                              f"({', '.join(bad[:4])})")
+    calibration = {"source": str(s.calib), "clips": len(used), "frames": len(frames), "steps": len(samples),
+                   "full_range_frame_added": stretched is not None, "seed": s.seed}
+    return _Converted(models, feature_size, calibration, split_diff)
+
+
+def _write_manifest(s: ExportSettings, tmp: Path, facts: _Facts, labels: LabelInfo, conv: _Converted) -> Manifest:
+    from convert.quantize import ConversionError
+
+    cell = facts.parts.cell
+    in_roles, out_roles = STEP_INPUTS[cell], STEP_OUTPUTS[cell]
+    models = conv.models
+    (tmp / "float").mkdir()
+    for name, data in models.items():
+        write_bytes_atomic(tmp / name, data)
+    with _as_export_error(ConversionError):
+        features = _model_spec("features.tflite", models["features.tflite"], ["frame"], ["features"])
+        step = _model_spec("step.tflite", models["step.tflite"], in_roles, out_roles)
+        float_features = _model_spec("float/features.tflite", models["float/features.tflite"], ["frame"],
+                                     ["features"])
+        float_step = _model_spec("float/step.tflite", models["float/step.tflite"], in_roles, out_roles)
+    created_by = _versions()
+    created_by["source_model"] = s.model.name
+    manifest = Manifest(
+        labels=labels.labels, actions=labels.actions, frames_per_clip=facts.frames, model_fps=facts.fps,
+        input_height_px=facts.size_hw[0], input_width_px=facts.size_hw[1], color_order="RGB",
+        normalization=facts.normalization, cell=cell, state_size=facts.parts.state_size,
+        feature_size=conv.feature_size, quantization=s.mode, features=features, step=step,
+        float_features=float_features, float_step=float_step, background_label=labels.background,
+        created_by=created_by,
+    )
+    with _as_export_error(ManifestError):
         manifest.write(tmp)
-        report = make_report(tmp, model, labels, val_refs, val_clips, settings, time.monotonic() - started)
-        write_text_atomic(tmp / "report.json", json.dumps(report, indent=1) + "\n")
-        write_text_atomic(tmp / "report.md", report_markdown(report))
-        if settings.out.exists():
-            shutil.rmtree(settings.out)
-        tmp.rename(settings.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return settings.out, report
+    return manifest
 
 
-def make_report(bundle_dir: Path, model, labels: list[str], refs: list[ClipRef], clips: list[np.ndarray],
-                settings: ConvertSettings, elapsed_s: float) -> dict:
-    """Float Keras clip model vs the int8 streaming path run by the edge runtime itself."""
-    from edge.bundle import load_bundle
-    from edge.stream import classify_window
+def _validate(s: ExportSettings, tmp: Path, model: Any, facts: _Facts, labels: LabelInfo, clips: _Clips) -> Any:
+    """Keras clip model vs the bundle run by the edge runtime, on every readable validation clip."""
+    from convert import calib as calib_mod
+    from convert.report import evaluate
+    from convert.structure import preprocess_clip
+    from edge.bundle import BundleError
 
-    bundle = load_bundle(bundle_dir)
-    float_probs = model.predict(np.stack(clips).astype(np.float32), batch_size=8, verbose=0)
-    int8_probs = np.stack([classify_window(bundle, clip) for clip in clips])
-    float_top, int8_top = float_probs.argmax(1), int8_probs.argmax(1)
-    truth = np.array([labels.index(r.label) if r.label in labels else -1 for r in refs])
-    known = truth >= 0
-    n = len(labels)
+    def keras_probs(batch_uint8: np.ndarray) -> np.ndarray:
+        return np.asarray(model(preprocess_clip(batch_uint8, facts.input_scale), training=False))
 
-    def confusion(pred: np.ndarray) -> list[list[int]]:
-        matrix = np.zeros((n, n), dtype=int)
-        np.add.at(matrix, (truth[known], pred[known]), 1)
-        return matrix.tolist()
+    try:
+        evaluation = evaluate(tmp, keras_probs, calib_mod.iter_clips(clips.val, facts.frames, facts.size_hw),
+                              labels.labels, s.num_threads, _progress(sys.stderr), len(clips.val))
+    except BundleError as exc:
+        raise ExportError(f"the edge runtime rejects the new bundle: {exc}") from None
+    if not evaluation.clip_names:
+        raise ExportError(f"{clips.val_source}: no readable validation clips")
+    return evaluation
 
-    def size(name: str) -> int:
-        return (bundle_dir / name).stat().st_size
 
-    diff = np.abs(float_probs - int8_probs)
+def _report(s: ExportSettings, facts: _Facts, labels: LabelInfo, conv: _Converted, manifest: Manifest,
+            summary: dict[str, Any], timing: dict[str, float]) -> dict[str, Any]:
+    sizes = {name: len(data) for name, data in conv.models.items()}
+    sizes["int8_total"] = sizes["features.tflite"] + sizes["step.tflite"]
+    sizes["float_total"] = sizes["float/features.tflite"] + sizes["float/step.tflite"]
+    tensors = {f"{key}.{part}.{role}": _tensor_json(spec)
+               for key, model_spec in (("features", manifest.features), ("step", manifest.step))
+               for part, table in (("inputs", model_spec.inputs), ("outputs", model_spec.outputs))
+               for role, spec in table.items()}
     return {
-        "model": str(settings.model), "calibration": str(settings.calib), "validation_clips": len(clips),
-        "labelled_clips": int(known.sum()), "labels": labels, "mode": settings.mode,
-        "float_accuracy": float(np.mean(float_top[known] == truth[known])) if known.any() else None,
-        "int8_accuracy": float(np.mean(int8_top[known] == truth[known])) if known.any() else None,
-        "top1_agreement": float(np.mean(float_top == int8_top)),
-        "mean_abs_prob_diff": float(diff.mean()), "max_abs_prob_diff": float(diff.max()),
-        "confusion_float": confusion(float_top), "confusion_int8": confusion(int8_top),
-        "sizes_bytes": {"features_int8": size("features.tflite"), "step_int8": size("step.tflite"),
-                        "features_float": size("float/features.tflite"), "step_float": size("float/step.tflite")},
-        "min_agreement": settings.min_agreement, "backend": bundle.backend.name,
-        "conversion_s": round(elapsed_s, 1),
+        "source_model": str(s.model),
+        "bundle": str(s.out),
+        "labels": list(labels.labels),
+        "background_label": labels.background,
+        "cell": facts.parts.cell,
+        "state_size": facts.parts.state_size,
+        "feature_size": conv.feature_size,
+        "quantization": s.mode,
+        "input_scale": facts.input_scale,
+        "normalization": facts.normalization,
+        "frames_per_clip": facts.frames,
+        "model_fps": facts.fps,
+        "input_size_px": list(facts.size_hw),
+        "validation": summary,
+        "model_sizes_bytes": sizes,
+        "tensors": tensors,
+        "calibration": conv.calibration,
+        "split_check_max_abs_diff": conv.split_diff,
+        "timing_s": {k: round(v, 2) for k, v in timing.items()},
+        "created_by": dict(manifest.created_by),
     }
 
 
-def report_markdown(r: dict) -> str:
-    """The human-readable report."""
-    def pct(v):
-        return "n/a" if v is None else f"{100 * v:.1f}%"
+def export_bundle(s: ExportSettings) -> ExportResult:
+    """Convert, validate and write the bundle; ExportError (one line) on any user-facing problem."""
+    started = time.monotonic()
+    check_inputs(s)
+    labels = read_labels(s.labels, s.model)
+    if labels is None:
+        raise ExportError(f"{s.model}: class names unknown: pass --labels labels.json or --labels a,b,c (in the "
+                          f"model's output order), or put labels.json next to the model")
+    clips = _find_clips(s)
 
-    lines = [
-        f"# Conversion report: {Path(r['model']).name}", "",
-        f"Validation clips: {r['validation_clips']} ({r['labelled_clips']} labelled); int8 path run by the edge "
-        f"runtime ({r['backend']}), mode {r['mode']}.", "",
-        "| metric | value |", "|---|---|",
-        f"| float Keras clip-model accuracy | {pct(r['float_accuracy'])} |",
-        f"| int8 streaming-path accuracy | {pct(r['int8_accuracy'])} |",
-        f"| top-1 agreement int8 vs float | {pct(r['top1_agreement'])} (minimum {pct(r['min_agreement'])}) |",
-        f"| mean / max abs probability difference | {r['mean_abs_prob_diff']:.4f} / {r['max_abs_prob_diff']:.4f} |",
-        f"| features.tflite int8 / float | {r['sizes_bytes']['features_int8'] / 1024:.0f} KiB / "
-        f"{r['sizes_bytes']['features_float'] / 1024:.0f} KiB |",
-        f"| step.tflite int8 / float | {r['sizes_bytes']['step_int8'] / 1024:.0f} KiB / "
-        f"{r['sizes_bytes']['step_float'] / 1024:.0f} KiB |",
-        f"| conversion time | {r['conversion_s']} s |", "",
-    ]
-    for key, title in (("confusion_float", "float"), ("confusion_int8", "int8")):
-        lines += [f"## Per-class confusion ({title}; rows true, columns predicted)", "",
-                  "| | " + " | ".join(r["labels"]) + " |", "|---" * (len(r["labels"]) + 1) + "|"]
-        lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(r["labels"], r[key])]
-        lines.append("")
-    return "\n".join(lines)
+    timing: dict[str, float] = {}
+    t = time.monotonic()
+    model = load_keras_model(s.model)
+    facts = _resolve_facts(s, model, labels)
+    timing["load"] = time.monotonic() - t
+
+    s.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{s.out.name}.", suffix=".tmp", dir=s.out.parent))
+    try:
+        converted = _convert_models(s, model, facts, clips, timing)
+        manifest = _write_manifest(s, tmp, facts, labels, converted)
+        t = time.monotonic()
+        evaluation = _validate(s, tmp, model, facts, labels, clips)
+        timing["validate"] = time.monotonic() - t
+        timing["total"] = time.monotonic() - started
+
+        from convert.report import summarize, write_report
+
+        summary = summarize(evaluation, s.min_agreement)
+        summary["source"] = clips.val_source
+        report = _report(s, facts, labels, converted, manifest, summary, timing)
+        write_report(tmp, report)
+        _finalize(tmp, s.out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExportResult(out=s.out, report=report, passed=bool(summary["passed"]))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """gesture-convert: export a trained clip model to a full-integer TFLite bundle for the edge runtime."""
-    parser = argparse.ArgumentParser(prog="gesture-convert", description=main.__doc__)
-    parser.add_argument("model", type=Path, help="trained Keras clip model (.keras or .h5)")
-    parser.add_argument("--calib", type=Path, required=True, help="calibration clips (case-study layout or clip folders)")
-    parser.add_argument("--val", type=Path, help="validation clips for the report (default: calib's val split)")
-    parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
-    parser.add_argument("--input-scale", choices=("unit", "mobilenet", "none"),
-                        help="normalization the model was trained with (default: detect a leading Rescaling)")
-    parser.add_argument("--labels", help="labels.json, or a,b,c,... in output order (default: labels.json beside MODEL)")
-    parser.add_argument("--fps", type=float, help="frame rate of the clips as the model saw them (default: labels.json)")
-    parser.add_argument("--calib-frames", type=int, default=300, help="frames to calibrate the feature model")
-    parser.add_argument("--mode", choices=("int8", "int16x8"), default="int8", help="step model activations")
-    parser.add_argument("--min-agreement", type=float, default=0.97, help="fail below this int8/float top-1 agreement")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=main.__doc__,
+        epilog="Exit status: 0 done; 1 bundle written but float/int8 agreement below --min-agreement (look at "
+               "OUT/report.md); 2 bad input or failed conversion (nothing written).")
+    parser.add_argument("model", type=Path, metavar="MODEL", help="trained Keras clip model (.keras or legacy .h5)")
+    parser.add_argument("--calib", type=Path, required=True, metavar="DIR",
+                        help="calibration clips: a case-study root (its train split) or a folder of clip folders")
+    parser.add_argument("--val", type=Path, metavar="DIR",
+                        help="validation clips (default: the val split of --calib)")
+    parser.add_argument("--out", type=Path, required=True, metavar="BUNDLE_DIR", help="bundle folder to create")
+    parser.add_argument("--input-scale", choices=INPUT_SCALE_CHOICES,
+                        help="what the model's input expects: unit = pixels/255 (reference notebook), mobilenet = "
+                             "pixels/127.5-1, none = raw 0..255 (default: none when the model starts with a "
+                             "Rescaling layer, else required)")
+    parser.add_argument("--labels", metavar="JSON|A,B,C",
+                        help="class names in output order: a labels.json or a comma list "
+                             "(default: labels.json next to the model)")
+    parser.add_argument("--fps", type=float,
+                        help="frame rate of the clips as the model saw them (default: model_fps of labels.json, "
+                             f"else {DEFAULT_FPS} with a warning)")
+    parser.add_argument("--calib-frames", type=int, default=DEFAULT_CALIB_FRAMES, metavar="N",
+                        help="calibrate on about N frames, taken as whole clips across classes "
+                             f"(default {DEFAULT_CALIB_FRAMES})")
+    parser.add_argument("--mode", choices=("int8", "int16x8"), default="int8",
+                        help="step model activations (default int8; the frame model is always int8)")
+    parser.add_argument("--min-agreement", type=float, default=0.97, metavar="FRACTION",
+                        help="exit 1 when float/int8 top-1 agreement on the validation clips is below (default 0.97)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+    parser.add_argument("--seed", type=int, default=1, help="seed for choosing calibration clips (default 1)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    if args.out.exists() and not args.force:
-        print(f"gesture-convert: error: {args.out}: exists (use --force to replace it)", file=sys.stderr)
-        return 2
-    if args.calib_frames < 10 or not 0 <= args.min_agreement <= 1 or (args.fps is not None and args.fps <= 0):
-        print("gesture-convert: error: --calib-frames >= 10, --min-agreement in [0, 1], --fps > 0 expected",
-              file=sys.stderr)
-        return 2
-    settings = ConvertSettings(
-        model=args.model, calib=args.calib, val=args.val, out=args.out, input_scale=args.input_scale,
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    if args.log_level != "debug":
+        for noisy in ("tensorflow", "absl", "h5py"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    settings = ExportSettings(
+        model=args.model, calib=args.calib, out=args.out, val=args.val, input_scale=args.input_scale,
         labels=args.labels, fps=args.fps, calib_frames=args.calib_frames, mode=args.mode,
         min_agreement=args.min_agreement, force=args.force, seed=args.seed)
     try:
-        out, report = export(settings)
-    except (ConvertError, DatasetError, ManifestError) as exc:
-        print(f"gesture-convert: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    print(report_markdown(report).split("## Per-class")[0].rstrip())
-    print(f"\nwrote {out} (manifest.json, features.tflite, step.tflite, float/, report.md, report.json)")
-    if report["top1_agreement"] < settings.min_agreement:
-        print(f"gesture-convert: error: int8/float top-1 agreement {report['top1_agreement']:.3f} is below "
-              f"--min-agreement {settings.min_agreement}; see {out / 'report.md'}", file=sys.stderr)
-        return 1
-    return 0
+        result = export_bundle(settings)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
+        return 130
+    except (ExportError, ManifestError, DatasetError, OSError) as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    v = result.report["validation"]
+    line = (f"top-1 agreement float/int8 {100 * v['top1_agreement']:.1f}% on {v['clips']} clips; accuracy float "
+            f"{_fmt_pct(v['float_keras']['accuracy'])}, int8 {_fmt_pct(v['int8']['accuracy'])}")
+    if not result.passed:
+        print(f"{PROG}: error: {line}: agreement below --min-agreement {settings.min_agreement:g}; the bundle is "
+              f"kept for inspection in {result.out} (see {result.out / 'report.md'})", file=sys.stderr)
+        return EXIT_DISAGREE
+    print(f"{line}; wrote {result.out} (report: {result.out / 'report.md'})")
+    return EXIT_OK
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 if __name__ == "__main__":

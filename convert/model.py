@@ -28,17 +28,71 @@ def _size(size_px: int | tuple[int, int]) -> tuple[int, int]:
     return (size_px, size_px) if isinstance(size_px, int) else (int(size_px[0]), int(size_px[1]))
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _check_args(arch: str, num_classes: int, frames: int, height: int, width: int, alpha: float, cells: int,
+                dense_units: int, dropout: float) -> None:
+    """One-line ValueErrors for arguments Keras would reject later with a multi-line traceback."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch '{arch}': expected one of {', '.join(ARCHS)}")
+    checks = [(num_classes >= 2, f"num_classes {num_classes}: expected >= 2"),
+              (frames >= 1, f"frames {frames}: expected >= 1"),
+              (alpha > 0, f"alpha {alpha}: expected > 0"),
+              (cells >= 1, f"cells {cells}: expected >= 1"),
+              (dense_units >= 1, f"dense_units {dense_units}: expected >= 1"),
+              (0 <= dropout < 1, f"dropout {dropout}: expected 0 <= dropout < 1")]
+    if arch == "conv3d":
+        # three 2x poolings in space, two in time
+        checks += [(min(height, width) >= 8, f"size {height}x{width} px: conv3d needs >= 8 px per side"),
+                   (frames >= 4, f"frames {frames}: conv3d needs >= 4 (it pools time by 4)")]
+    else:
+        # MobileNet downsamples 32x; the reference's MaxPooling2D((2, 2)) then needs a 2x2 map at least
+        checks.append((min(height, width) >= 64,
+                       f"size {height}x{width} px: MobileNet archs need >= 64 px per side (32x downsampling, "
+                       "then a 2x2 max-pool)"))
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+def _backbone(height: int, width: int, alpha: float, weights: str | os.PathLike[str] | None) -> keras.Model:
+    """MobileNet v1 without its top, with ImageNet, random, or file weights; errors are one-line ValueErrors."""
+    if weights is None or str(weights) == "imagenet":
+        try:
+            return keras.applications.MobileNet(input_shape=(height, width, 3), alpha=alpha, include_top=False,
+                                                weights=None if weights is None else "imagenet")
+        except Exception as exc:  # Keras raises a bare Exception when the download fails
+            if weights is None:
+                raise ValueError(f"MobileNet alpha {alpha}, {height}x{width} px: {_first_line(exc)}") from None
+            raise ValueError(f"weights 'imagenet': could not get MobileNet alpha {alpha} ImageNet weights "
+                             f"({_first_line(exc)}); use weights=None or a local weights file") from None
+    path = str(weights)
+    if not os.path.isfile(path):
+        raise ValueError(f"weights '{weights}': expected imagenet, none or an existing weights file")
+    backbone = keras.applications.MobileNet(input_shape=(height, width, 3), alpha=alpha, include_top=False,
+                                            weights=None)
+    try:
+        backbone.load_weights(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"weights '{weights}': not MobileNet alpha {alpha} (include_top=False) weights "
+                         f"({_first_line(exc)})") from None
+    return backbone
+
+
 def build_model(arch: str = "mobilenet_lstm", num_classes: int = 5, frames: int = DEFAULT_FRAMES,
                 size_px: int | tuple[int, int] = DEFAULT_SIZE_PX, alpha: float = DEFAULT_ALPHA, cells: int = 128,
-                dense_units: int = 128, dropout: float = 0.25, weights: str | None = None,
+                dense_units: int = 128, dropout: float = 0.25, weights: str | os.PathLike[str] | None = None,
                 learning_rate: float = 1e-3) -> keras.Model:
     """A compiled clip classifier: input (frames, H, W, 3) raw 0-255 pixels, output class probabilities.
 
-    `weights`: "imagenet" (downloaded by Keras), None (random), or a path to MobileNet weights (.h5).
+    `weights`: "imagenet" (downloaded by Keras), None (random), or a path to MobileNet weights (.h5,
+    .weights.h5, or a saved MobileNet .keras). Bad arguments raise a one-line ValueError.
     """
-    if arch not in ARCHS:
-        raise ValueError(f"arch '{arch}': expected one of {', '.join(ARCHS)}")
     height, width = _size(size_px)
+    _check_args(arch, num_classes, frames, height, width, alpha, cells, dense_units, dropout)
     inputs = keras.Input((frames, height, width, 3), name="clip")
     model = keras.Sequential(name=arch)
     model.add(inputs)
@@ -53,13 +107,7 @@ def build_model(arch: str = "mobilenet_lstm", num_classes: int = 5, frames: int 
         model.add(layers.Dropout(dropout))
         model.add(layers.Dense(num_classes, activation="softmax"))
     else:
-        mobilenet_weights = weights if weights in (None, "imagenet") else None
-        backbone = keras.applications.MobileNet(input_shape=(height, width, 3), alpha=alpha, include_top=False,
-                                                weights=mobilenet_weights)
-        if weights not in (None, "imagenet"):
-            if not os.path.isfile(str(weights)):
-                raise ValueError(f"weights '{weights}': expected imagenet, none or an existing weights file")
-            backbone.load_weights(str(weights))
+        backbone = _backbone(height, width, alpha, weights)
         model.add(layers.TimeDistributed(backbone, name="mobilenet"))
         model.add(layers.TimeDistributed(layers.BatchNormalization(), name="bn"))
         model.add(layers.TimeDistributed(layers.MaxPooling2D((2, 2)), name="pool"))

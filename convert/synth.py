@@ -1,415 +1,710 @@
-"""Synthetic gesture clips and continuous streams: the offline stand-in for real data.
+"""gesture-synth: synthetic gesture clips and continuous streams, the offline stand-in for real data.
 
-A deterministic renderer draws a room (gradient wall, furniture), a person, and a hand performing one of the
-four gestures, or a "No gesture" behaviour (no hand, a hand resting or drifting, a fist without thumb, a
-moving object), with per-clip variation of background, skin tone, lighting, colour cast, hand scale,
-position, speed and camera noise. Rendering is a function of continuous time, so training clips (30 frames
-over 2 s, the case-study layout) and streams (any fps) show the same gestures at the same speeds.
+A seeded generator describes a scene in continuous time (`convert._render`: a room, a person, a hand doing
+one of the four gestures or something else, a camera) and renders it at any frame rate, so training clips
+(30 frames over 2.0 s, the case-study layout) and streams (an MP4 + `NAME.truth.json`) show the same
+gestures at the same speeds. A 2.0 s window of a stream that ends shortly after a gesture looks like a
+training clip of that gesture: both come from `gesture_act` and the same renderer.
 
-Only numpy and OpenCV are used (no TensorFlow), and a seed fixes every pixel.
+Classes, each distinguishable by shape AND motion:
+  Swipe        open palm (fingers up) moving across 45-70 % of the width, left->right or right->left
+  Stop         open palm raised and held (small wobble, may grow as if pushed toward the camera)
+  Thumbs Down  fist, thumb pointing down, moving down a little
+  Thumbs Up    fist, thumb pointing up, moving up a little
+  No gesture   no hand; a hand resting low, drifting about, scratching the head; a fist without thumb;
+               a non-skin object moving; the person leaning
+Nuisances drawn per clip/stream: wall, floor and textured furniture, a person (or none), skin tone, sleeve,
+hand size (~18-40 px tall at the 128x128 model input), position, speed, side light, gain, contrast,
+colour cast, vignette, slow exposure flicker, blur and Gaussian noise.
+
+Only numpy and OpenCV (no TensorFlow); a seed fixes every byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import colorsys
 import json
 import logging
+import math
+import os
 import shutil
 import sys
-import tempfile
-import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from convert._render import (BACKGROUND_KINDS, GESTURE_KINDS, Act, Furniture, Look, Person, Scene,
+                             render_frame)
 from edge import __version__
+
+__all__ = [
+    "GESTURES", "BACKGROUND", "CLASSES", "CASESTUDY_LABELS", "Scene", "Look", "Act", "SynthError", "random_look",
+    "gesture_act", "background_act", "clip_scene", "stream_scene", "swipe_direction", "render_frame",
+    "render_clip", "write_casestudy", "write_stream", "truth_path", "main",
+]
 
 logger = logging.getLogger(__name__)
 
-GESTURES = ("Swipe", "Stop", "Thumbs Down", "Thumbs Up")
+GESTURES = GESTURE_KINDS
 BACKGROUND = "No gesture"
 CLASSES = GESTURES + (BACKGROUND,)
-CASESTUDY_LABELS = {  # case-study label index -> the name written in the CSV
-    0: "Left Swipe_new", 1: "Right Swipe_new", 2: "Stop_new", 3: "Thumbs Down_new", 4: "Thumbs Up_new",
-    5: "No gesture",
-}
+"""Our models' class order (background last)."""
+CASESTUDY_LABELS = {0: "Left Swipe_new", 1: "Right Swipe_new", 2: "Stop_new", 3: "Thumbs Down_new",
+                    4: "Thumbs Up_new", 5: "No gesture"}
+"""Case-study label index -> the label name written in the CSV (index 5 is our extension)."""
 CLIP_FRAMES = 30
 CLIP_DURATION_S = 2.0
 GESTURE_DURATION_S = (0.8, 1.4)
-ENTER_S = 0.2
-"""The hand rises into place before the gesture proper, and drops away after it."""
+"""How long the gesture proper lasts (without the hand's entry and exit)."""
+ENTER_S = (0.2, 0.35)
+"""Entry (rising from below) and exit durations; sometimes 0 (the hand just appears or vanishes)."""
+STREAM_QUIET_S = 1.0
+"""No other hand or object within this long of a gesture's entry/exit in a stream, so the windows around a
+gesture look like its training clips."""
+_MAX_SEED = 2**63 - 1
 
 
 class SynthError(ValueError):
-    """Bad arguments for the generator (one line)."""
-
-
-@dataclass(frozen=True)
-class Room:
-    """Everything that stays fixed within one clip or stream: the place, the person, the camera."""
-
-    wall_a: tuple[float, float, float]
-    wall_b: tuple[float, float, float]
-    furniture: tuple[tuple[float, float, float, float, tuple[float, float, float]], ...]
-    person_x: float
-    person_scale: float
-    shirt: tuple[float, float, float]
-    skin: tuple[float, float, float]
-    hand_scale: float
-    """Palm radius as a fraction of the frame height."""
-    gain: float
-    cast: tuple[float, float, float]
-    noise_sigma: float
-    blur: bool
-    seed: int
-
-
-@dataclass(frozen=True)
-class Act:
-    """One thing the hand does between start_s and end_s (the gesture proper, without enter/leave)."""
-
-    kind: str
-    """A gesture name, or a background behaviour: 'none', 'rest', 'fist', 'object'."""
-    start_s: float
-    end_s: float
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    direction: int = 1
+    """Bad arguments for the generator; the message is one line."""
 
 
 def _rng(*keys: int) -> np.random.Generator:
-    return np.random.default_rng([int(k) & 0xFFFFFFFF for k in keys])
+    return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
 
 
-def make_room(seed: int) -> Room:
-    """A random room, person and camera for `seed`."""
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= _MAX_SEED:
+        raise SynthError(f"seed {seed!r}: expected an integer 0..2**63-1")
+    return int(seed)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scene descriptions
+
+
+def _color(rng: np.random.Generator, lo: float = 20, hi: float = 235) -> tuple[float, float, float]:
+    return tuple(float(v) for v in rng.uniform(lo, hi, 3))
+
+
+def _not_skin(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A saturated colour whose hue is far from skin (which sits around red-orange)."""
+    hue = rng.uniform(80, 320) / 360.0
+    r, g, b = colorsys.hsv_to_rgb(hue, rng.uniform(0.45, 0.95), rng.uniform(0.35, 0.95))
+    return (255.0 * r, 255.0 * g, 255.0 * b)
+
+
+def random_skin(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A skin tone from very light to very dark."""
+    light, medium, dark = np.array([240, 208, 185.0]), np.array([196, 146, 108.0]), np.array([92, 60, 44.0])
+    tone = rng.uniform(0.0, 1.0)
+    base = light + (medium - light) * tone * 2 if tone < 0.5 else medium + (dark - medium) * (tone - 0.5) * 2
+    base = base + rng.uniform(-10, 10, 3) + np.array([1.0, 0.0, -1.0]) * rng.uniform(-8, 8)
+    return tuple(float(v) for v in np.clip(base, 0, 255))
+
+
+def random_look(seed: int) -> Look:
+    """The room, person, hand, lighting and camera of one clip or stream."""
+    seed = _check_seed(seed)
     rng = _rng(seed, 1)
-    wall_a = tuple(rng.uniform(40, 220, 3))
-    wall_b = tuple(np.clip(np.array(wall_a) + rng.uniform(-60, 60, 3), 0, 255))
+    grey = rng.uniform(45, 225)
+    wall_top = tuple(float(v) for v in np.clip(grey + rng.uniform(-40, 40, 3), 0, 255))
+    wall_bottom = tuple(float(v) for v in np.clip(np.array(wall_top) * rng.uniform(0.7, 1.15) +
+                                                   rng.uniform(-20, 20, 3), 0, 255))
     furniture = tuple(
-        (rng.uniform(0, 0.9), rng.uniform(0.3, 0.9), rng.uniform(0.08, 0.35), rng.uniform(0.1, 0.5),
-         tuple(rng.uniform(20, 235, 3)))
-        for _ in range(rng.integers(2, 6))
-    )
-    tone = rng.uniform(0, 1)  # light to dark skin
-    skin = tuple(np.array([235, 200, 170]) * (1 - tone) + np.array([95, 60, 40]) * tone + rng.uniform(-12, 12, 3))
-    return Room(
-        wall_a=wall_a, wall_b=wall_b, furniture=furniture, person_x=rng.uniform(0.3, 0.7),
-        person_scale=rng.uniform(0.55, 0.85), shirt=tuple(rng.uniform(20, 235, 3)), skin=skin,
-        hand_scale=rng.uniform(0.075, 0.12), gain=rng.uniform(0.65, 1.3), cast=tuple(rng.uniform(0.85, 1.15, 3)),
-        noise_sigma=rng.uniform(1.5, 7.0), blur=bool(rng.uniform() < 0.4), seed=seed,
-    )
+        Furniture(x=float(rng.uniform(-0.1, 0.9)), y=float(rng.uniform(0.1, 0.8)), w=float(rng.uniform(0.08, 0.4)),
+                  h=float(rng.uniform(0.1, 0.5)), color=_color(rng),
+                  texture=str(rng.choice(["plain", "wood", "grain", "shelf", "frame"])),
+                  texture_seed=int(rng.integers(0, 2**31)))
+        for _ in range(int(rng.integers(1, 6))))
+    person = None
+    shirt = _color(rng)
+    if rng.uniform() < 0.9:
+        person = Person(
+            x=float(rng.uniform(0.25, 0.75)), shoulder_y=float(rng.uniform(0.45, 0.65)),
+            head_r=float(rng.uniform(0.07, 0.12)), shirt=shirt,
+            hair=tuple(float(v) for v in np.clip(np.array([60, 45, 35]) * rng.uniform(0.3, 2.8) +
+                                                 rng.uniform(-10, 10, 3), 0, 255)),
+            sway_amp=float(rng.uniform(0.0, 0.025)), sway_hz=float(rng.uniform(0.1, 0.5)),
+            sway_phase=float(rng.uniform(0, 2 * math.pi)))
+    return Look(
+        seed=seed, wall_top=wall_top, wall_bottom=wall_bottom, floor_y=float(rng.uniform(0.7, 1.05)),
+        floor=_color(rng, 30, 180), furniture=furniture, person=person, skin=random_skin(rng),
+        sleeve=shirt if rng.uniform() < 0.7 else None,
+        hand_size=float(rng.uniform(0.10, 0.15)), handedness=1 if rng.uniform() < 0.5 else -1,
+        light_x=float(rng.uniform(-0.3, 0.3)), vignette=float(rng.uniform(0.0, 0.35)),
+        gain=float(rng.uniform(0.6, 1.2)), contrast=float(rng.uniform(0.7, 1.2)),
+        cast=tuple(float(v) for v in rng.uniform(0.85, 1.15, 3)), flicker=float(rng.uniform(0.0, 0.04)),
+        flicker_hz=float(rng.uniform(0.05, 0.4)), noise_sigma=float(rng.uniform(0.8, 2.5)), pattern_sigma=float(rng.uniform(0.0, 2.0)),
+        blur_px=float(rng.uniform(0.4, 1.0)) if rng.uniform() < 0.6 else 0.0)
 
 
-def make_act(kind: str, start_s: float, duration_s: float, rng: np.random.Generator) -> Act:
-    """Where and how far the hand moves for one act of `kind`."""
-    x, y = rng.uniform(0.3, 0.7), rng.uniform(0.35, 0.6)
-    direction = 1 if rng.uniform() < 0.5 else -1
+def _entry(rng: np.random.Generator) -> float:
+    return 0.0 if rng.uniform() < 0.2 else float(rng.uniform(*ENTER_S))
+
+
+def _exit(rng: np.random.Generator) -> float:
+    return 0.0 if rng.uniform() < 0.15 else float(rng.uniform(*ENTER_S))
+
+
+def _beside_body(rng: np.random.Generator, look: Look | None) -> float:
+    """Where a raised hand is: beside the head on the hand's side (sometimes across), not in front of it."""
+    if look is None or look.person is None:
+        return float(rng.uniform(0.3, 0.7))
+    side = -look.handedness if rng.uniform() < 0.8 else look.handedness
+    return float(np.clip(look.person.x + side * rng.uniform(0.12, 0.3), 0.2, 0.8))
+
+
+def gesture_act(kind: str, start_s: float, duration_s: float, rng: np.random.Generator,
+                look: Look | None = None) -> Act:
+    """One gesture (`kind` in GESTURES) whose gesture proper spans [start_s, start_s + duration_s].
+
+    With `look`, the hand is placed beside the person's head (as people do), otherwise anywhere central.
+    """
+    enter, leave = _entry(rng), _exit(rng)
+    end = start_s + duration_s
+    size = float(rng.uniform(0.9, 1.1))
+    u = rng.uniform
+    x_hand = _beside_body(rng, look)
     if kind == "Swipe":
-        span = rng.uniform(0.45, 0.65)
-        x0 = 0.5 - direction * span / 2 + rng.uniform(-0.08, 0.08)
-        return Act(kind, start_s, start_s + duration_s, x0, y, x0 + direction * span, y + rng.uniform(-0.05, 0.05),
-                   direction)
+        direction = 1 if u() < 0.5 else -1
+        span, xc, y = u(0.45, 0.7), u(0.4, 0.6), u(0.3, 0.6)
+        return Act("Swipe", start_s, end, enter, leave, xc - direction * span / 2, y, xc + direction * span / 2,
+                   y + u(-0.04, 0.04), "open", tilt_deg=-direction * u(4, 15), jitter=u(-0.03, 0.05), size=size)
     if kind == "Stop":
-        return Act(kind, start_s, start_s + duration_s, x, y, x + rng.uniform(-0.02, 0.02), y, direction)
+        x, y = x_hand, u(0.3, 0.55)
+        return Act("Stop", start_s, end, enter, leave, x, y, x, y, "open", tilt_deg=u(-8, 8),
+                   scale_gain=u(0.0, 0.2), jitter=u(0.002, 0.008), wobble_hz=u(1.0, 3.0), phase=u(0, 6.3),
+                   size=size)
     if kind == "Thumbs Up":
-        return Act(kind, start_s, start_s + duration_s, x, y + 0.06, x, y - rng.uniform(0.06, 0.12), direction)
+        x, y = x_hand, u(0.45, 0.65)
+        return Act("Thumbs Up", start_s, end, enter, leave, x, y, x + u(-0.02, 0.02), y - u(0.05, 0.12), "thumb_up",
+                   tilt_deg=u(-10, 10), jitter=u(0.0, 0.006), wobble_hz=u(1.0, 3.0), phase=u(0, 6.3), size=size)
     if kind == "Thumbs Down":
-        return Act(kind, start_s, start_s + duration_s, x, y - 0.06, x, y + rng.uniform(0.06, 0.12), direction)
-    if kind == "rest":  # a hand low in the frame, drifting slowly, fingers not raised
-        y = rng.uniform(0.75, 0.92)
-        return Act(kind, start_s, start_s + duration_s, x, y, x + rng.uniform(-0.12, 0.12), y, direction)
-    if kind == "fist":  # a closed fist wandering: no thumb, no open palm
-        return Act(kind, start_s, start_s + duration_s, x, y, x + rng.uniform(-0.2, 0.2), y + rng.uniform(-0.15, 0.15),
-                   direction)
-    if kind == "object":  # something that is not a hand crossing the view
-        return Act(kind, start_s, start_s + duration_s, -0.1 if direction > 0 else 1.1, rng.uniform(0.2, 0.8),
-                   1.1 if direction > 0 else -0.1, rng.uniform(0.2, 0.8), direction)
-    return Act("none", start_s, start_s + duration_s, x, y, x, y, direction)
+        x, y = x_hand, u(0.3, 0.5)
+        return Act("Thumbs Down", start_s, end, enter, leave, x, y, x + u(-0.02, 0.02), y + u(0.05, 0.12),
+                   "thumb_down", tilt_deg=u(-10, 10), jitter=u(0.0, 0.006), wobble_hz=u(1.0, 3.0),
+                   phase=u(0, 6.3), size=size)
+    raise SynthError(f"gesture '{kind}': expected one of {', '.join(GESTURES)}")
 
 
-def _smooth(u: float) -> float:
-    u = min(max(u, 0.0), 1.0)
-    return u * u * (3 - 2 * u)
+def background_act(kind: str, start_s: float, duration_s: float, rng: np.random.Generator, look: Look) -> Act:
+    """One 'No gesture' behaviour (`kind` in BACKGROUND_KINDS) lasting from start_s for duration_s."""
+    end = start_s + duration_s
+    u = rng.uniform
+    side = 1 if u() < 0.5 else -1
+    if kind == "scratch" and look.person is None:
+        kind = "wander"
+    if kind == "rest":  # a hand low in the frame, sideways, fingers relaxed
+        x, y = u(0.2, 0.8), u(0.8, 0.93)
+        return Act("rest", start_s, end, _entry(rng), _exit(rng), x, y, x + u(-0.08, 0.08), y + u(-0.02, 0.02),
+                   "relaxed", tilt_deg=side * u(55, 115), jitter=u(0.005, 0.02), wobble_hz=u(0.2, 0.6),
+                   phase=u(0, 6.3), size=u(0.9, 1.1))
+    if kind == "wander":  # a hand drifting slowly: relaxed, or open but turned well away from upright
+        x, y = u(0.2, 0.8), u(0.45, 0.8)
+        pose = "relaxed" if u() < 0.7 else "open"
+        tilt = side * u(40, 100) if pose == "open" else u(-100, 100)
+        return Act("wander", start_s, end, _entry(rng), _exit(rng), x, y, x + u(-0.15, 0.15), y + u(-0.1, 0.1),
+                   pose, tilt_deg=tilt, jitter=u(0.02, 0.05), wobble_hz=u(0.2, 0.7), phase=u(0, 6.3),
+                   size=u(0.9, 1.1))
+    if kind == "fist":  # a closed fist without thumb, still or moving a little (hard negative for thumbs)
+        x, y = u(0.25, 0.75), u(0.35, 0.7)
+        return Act("fist", start_s, end, _entry(rng), _exit(rng), x, y, x + u(-0.05, 0.05), y + u(-0.1, 0.1),
+                   "fist", tilt_deg=u(-15, 15), jitter=u(0.0, 0.02), wobble_hz=u(0.2, 1.0), phase=u(0, 6.3),
+                   size=u(0.9, 1.1))
+    if kind == "scratch":  # fingers toward the head, a quick small back-and-forth
+        p = look.person
+        assert p is not None
+        head_y = p.shoulder_y - 1.75 * p.head_r
+        x = p.x + side * u(0.8, 1.3) * p.head_r * 0.75
+        y = head_y - u(0.0, 0.8) * p.head_r
+        return Act("scratch", start_s, end, _entry(rng), _exit(rng), x, y, x, y, "relaxed",
+                   tilt_deg=-side * u(50, 110), jitter=u(0.008, 0.02), wobble_hz=u(2.5, 4.5), phase=u(0, 6.3),
+                   size=u(0.9, 1.1))
+    if kind == "object":  # not skin, not a hand: crossing, or drifting up/down
+        shape = "ball" if u() < 0.5 else "box"
+        if u() < 0.6:
+            y0 = u(0.2, 0.8)
+            y1 = y0 + u(-0.2, 0.2)
+            x0, x1 = (-0.15, 1.15) if side > 0 else (1.15, -0.15)
+        else:
+            x0 = u(0.15, 0.85)
+            x1, y0, y1 = x0 + u(-0.1, 0.1), u(0.2, 0.8), u(0.2, 0.8)
+        return Act("object", start_s, end, 0.0, 0.0, x0, y0, x1, y1, shape, tilt_deg=u(0, 90),
+                   scale_gain=u(-1, 1), jitter=u(0.0, 0.12) if shape == "ball" else 0.0, wobble_hz=u(0.7, 2.0),
+                   phase=u(0, 6.3), size=u(0.08, 0.16), color=_not_skin(rng))
+    if kind == "lean":  # the person leans to one side and back
+        return Act("lean", start_s, end, 0.0, 0.0, 0.0, 0.0, side * u(0.04, 0.1), 0.0, "none")
+    if kind == "none":
+        return Act("none", start_s, end, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, "none")
+    raise SynthError(f"background behaviour '{kind}': expected one of {', '.join(BACKGROUND_KINDS)}")
 
 
-def _capsule(img: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, color) -> None:
-    a = (int(round(p0[0] * 16)), int(round(p0[1] * 16)))
-    b = (int(round(p1[0] * 16)), int(round(p1[1] * 16)))
-    cv2.line(img, a, b, color, max(1, int(round(2 * radius))), cv2.LINE_AA, shift=4)
+_BACKGROUND_WEIGHTS = {"none": 0.12, "rest": 0.17, "wander": 0.2, "fist": 0.18, "scratch": 0.13, "object": 0.12,
+                       "lean": 0.08}
 
 
-def _draw_hand(img: np.ndarray, kind: str, cx: float, cy: float, r: float, color, shade) -> None:
-    """An open palm (Swipe, Stop, rest) or a fist with the thumb up/down/absent, centred at (cx, cy) px."""
-    # A darker rim first, so a hand in front of a face (same skin) still has an outline.
-    cv2.circle(img, (int(cx * 16), int(cy * 16)), int(r * 1.05 * 16), shade, -1, cv2.LINE_AA, shift=4)
-    if kind in ("Swipe", "Stop", "rest"):
-        cv2.ellipse(img, (int(cx * 16), int(cy * 16)), (int(r * 0.85 * 16), int(r * 16)), 0, 0, 360, color, -1,
-                    cv2.LINE_AA, shift=4)
-        tilt = 0.0 if kind != "rest" else 1.2  # a resting hand lies sideways
-        for i, length in enumerate((1.05, 1.25, 1.2, 0.95)):
-            angle = tilt + (-0.33 + i * 0.22)
-            base = (cx + np.sin(angle) * r * 0.7, cy - np.cos(angle) * r * 0.7)
-            tip = (base[0] + np.sin(angle) * r * length, base[1] - np.cos(angle) * r * length)
-            _capsule(img, base, tip, r * 0.17, color)
-            _capsule(img, base, (base[0] + (tip[0] - base[0]) * 0.4, base[1] + (tip[1] - base[1]) * 0.4), r * 0.05, shade)
-        thumb = (cx - r * 0.95, cy - r * 0.1) if tilt == 0 else (cx - r * 0.2, cy - r * 0.9)
-        _capsule(img, (cx - r * 0.55, cy + r * 0.3), thumb, r * 0.2, color)
-        return
-    cv2.circle(img, (int(cx * 16), int(cy * 16)), int(r * 0.8 * 16), color, -1, cv2.LINE_AA, shift=4)
-    for i in range(3):  # knuckle creases
-        y = cy - r * 0.35 + i * r * 0.3
-        _capsule(img, (cx + r * 0.1, y), (cx + r * 0.6, y), r * 0.03, shade)
-    if kind == "Thumbs Up":
-        _capsule(img, (cx - r * 0.3, cy - r * 0.4), (cx - r * 0.3, cy - r * 1.55), r * 0.24, color)
-    elif kind == "Thumbs Down":
-        _capsule(img, (cx - r * 0.3, cy + r * 0.4), (cx - r * 0.3, cy + r * 1.55), r * 0.24, color)
+def _background_kind(rng: np.random.Generator) -> str:
+    kinds = list(_BACKGROUND_WEIGHTS)
+    return kinds[int(rng.choice(len(kinds), p=np.array(list(_BACKGROUND_WEIGHTS.values())) / sum(
+        _BACKGROUND_WEIGHTS.values())))]
 
 
-def render_frame(room: Room, acts: Sequence[Act], t_s: float, size_hw: tuple[int, int]) -> np.ndarray:
-    """The RGB uint8 frame at time `t_s` of a scene made of `room` and its `acts`."""
-    height, width = size_hw
-    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    img = (np.array(room.wall_a, np.float32) * (1 - ramp) + np.array(room.wall_b, np.float32) * ramp)
-    img = np.ascontiguousarray(np.broadcast_to(img, (height, width, 3))).astype(np.uint8)
-    for fx, fy, fw, fh, color in room.furniture:
-        cv2.rectangle(img, (int(fx * width), int(fy * height)), (int((fx + fw) * width), int((fy + fh) * height)),
-                      color, -1)
-    sway = 0.015 * np.sin(2 * np.pi * 0.3 * t_s + room.seed % 7)
-    px, s = (room.person_x + sway) * width, room.person_scale * height
-    cv2.ellipse(img, (int(px), int(0.95 * height)), (int(0.32 * s), int(0.42 * s)), 0, 180, 360, room.shirt, -1,
-                cv2.LINE_AA)
-    cv2.circle(img, (int(px), int(0.95 * height - 0.52 * s)), int(0.14 * s), room.skin, -1, cv2.LINE_AA)
-    shade = tuple(0.7 * c for c in room.skin)
-    for act in acts:
-        if not act.start_s - ENTER_S <= t_s <= act.end_s + ENTER_S or act.kind == "none":
-            continue
-        u = _smooth((t_s - act.start_s) / max(act.end_s - act.start_s, 1e-6))
-        x = act.x0 + (act.x1 - act.x0) * u
-        y = act.y0 + (act.y1 - act.y0) * u
-        if t_s < act.start_s:  # rising into place from below
-            y += (1 - _smooth((t_s - act.start_s + ENTER_S) / ENTER_S)) * 0.6
-        elif t_s > act.end_s:  # dropping away
-            y += _smooth((t_s - act.end_s) / ENTER_S) * 0.6
-        radius = room.hand_scale * height * (1 + (0.2 * u if act.kind == "Stop" else 0))
-        if act.kind == "object":
-            cv2.rectangle(img, (int(x * width - radius), int(y * height - radius)),
-                          (int(x * width + radius), int(y * height + radius * 0.6)), (60, 90, 200), -1, cv2.LINE_AA)
-            continue
-        _draw_hand(img, act.kind, x * width, y * height, radius, room.skin, shade)
-        # The forearm: from the hand down to the bottom of the frame.
-        _capsule(img, (x * width + radius * 0.2, y * height + radius * 0.8),
-                 (x * width + radius * 0.8, height + radius), radius * 0.55, room.shirt)
-    out = img.astype(np.float32) * room.gain * np.array(room.cast, np.float32)
-    if room.blur:
-        out = cv2.GaussianBlur(out, (3, 3), 0.8)
-    noise = _rng(room.seed, 2, int(round(t_s * 1000))).normal(0, room.noise_sigma, out.shape).astype(np.float32)
-    return np.clip(out + noise, 0, 255).astype(np.uint8)
+def clip_scene(label: str, seed: int, duration_s: float = CLIP_DURATION_S) -> Scene:
+    """The scene of one training clip of class `label` (a name from CLASSES), fixed by `seed`.
 
-
-def clip_acts(label: str, seed: int) -> tuple[Room, list[Act]]:
-    """The room and acts of one training clip of `label` (2 s; the gesture at a random offset)."""
-    rng = _rng(seed, 3)
-    room = make_room(seed)
+    A gesture lasts 0.8-1.4 s and sits at a random offset with its gesture proper inside the clip (the
+    hand's entry may start before the clip, its exit may run past the end).
+    """
+    seed = _check_seed(seed)
+    if label not in CLASSES:
+        raise SynthError(f"class '{label}': expected one of {', '.join(CLASSES)}")
+    look = random_look(seed)
+    rng = _rng(seed, 2)
+    acts: list[Act] = []
     if label in GESTURES:
-        duration = rng.uniform(*GESTURE_DURATION_S)
-        start = rng.uniform(ENTER_S, CLIP_DURATION_S - duration - ENTER_S * 0.5)
-        return room, [make_act(label, start, duration, rng)]
-    kind = ("none", "rest", "fist", "object", "rest", "fist")[int(rng.integers(0, 6))]
-    duration = rng.uniform(0.8, 1.6)
-    return room, [make_act(kind, rng.uniform(0.0, CLIP_DURATION_S - duration), duration, rng)]
+        duration = float(rng.uniform(*GESTURE_DURATION_S))
+        duration = min(duration, duration_s - 0.2)
+        start = float(rng.uniform(0.05, max(0.05, duration_s - duration - 0.1)))
+        acts.append(gesture_act(label, start, duration, rng, look))
+        if rng.uniform() < 0.15:  # a distractor now and then, so "something non-skin moves" is not a class cue
+            acts.append(background_act("object", float(rng.uniform(-0.5, 1.0)), float(rng.uniform(1.0, 2.5)), rng,
+                                       look))
+    else:
+        kind = _background_kind(rng)
+        acts.append(background_act(kind, float(rng.uniform(-0.6, 0.8)), float(rng.uniform(1.0, 2.5)), rng, look))
+        if kind != "object" and rng.uniform() < 0.2:
+            acts.append(background_act("object", float(rng.uniform(-0.5, 1.0)), float(rng.uniform(1.0, 2.5)), rng,
+                                       look))
+    return Scene(look, tuple(acts))
 
 
-def render_clip(label: str, seed: int, size_hw: tuple[int, int] = (120, 160), frames: int = CLIP_FRAMES,
-                duration_s: float = CLIP_DURATION_S) -> np.ndarray:
-    """`frames` RGB frames (frames, H, W, 3) of one clip, evenly over `duration_s`."""
-    room, acts = clip_acts(label, seed)
-    return np.stack([render_frame(room, acts, i * duration_s / frames, size_hw) for i in range(frames)])
+def swipe_direction(scene: Scene) -> int:
+    """+1 for a left-to-right swipe (as seen in the frame), -1 for right-to-left, 0 when there is none."""
+    for act in scene.acts:
+        if act.kind == "Swipe":
+            return 1 if act.x1 > act.x0 else -1
+    return 0
 
 
-def _progress(items: Sequence, desc: str) -> Iterator:
+def _fill_background(rng: np.random.Generator, look: Look, t0: float, t1: float) -> list[Act]:
+    """'No gesture' behaviours, one after another, inside [t0, t1] (their entries and exits included)."""
+    acts: list[Act] = []
+    t = t0 + float(rng.uniform(0.0, 1.0))
+    while True:
+        kind = _background_kind(rng)
+        duration = float(rng.uniform(1.0, 3.0))
+        act = background_act(kind, t + ENTER_S[1], duration, rng, look)
+        if act.end_s + act.leave_s > t1:
+            break
+        acts.append(act)
+        t = act.end_s + act.leave_s + float(rng.uniform(0.3, 2.0))
+    return acts
+
+
+def stream_scene(seed: int, duration_s: float, gestures: Sequence[str] | None = None,
+                 gap_s: tuple[float, float] = (2.5, 5.0), background_only: bool = False) -> Scene:
+    """The scene of a continuous stream: gestures separated by 'No gesture' stretches of `gap_s` seconds.
+
+    `gestures`: the gestures in order; None: as many as fit, the four classes shuffled and balanced (each
+    round of four has all of them). The gap is measured from one gesture's end_s to the next's start_s.
+    """
+    seed = _check_seed(seed)
+    if not duration_s > 0:
+        raise SynthError(f"stream duration {duration_s} s: expected > 0")
+    if not 0 < gap_s[0] <= gap_s[1]:
+        raise SynthError(f"gap_s {gap_s}: expected 0 < min <= max")
+    for g in gestures or ():
+        if g not in GESTURES:
+            raise SynthError(f"gesture '{g}': expected one of {', '.join(GESTURES)}")
+    look = random_look(seed)
+    rng = _rng(seed, 3)
+    acts: list[Act] = []
+    if not background_only:
+        queue = list(gestures) if gestures is not None else []
+        t = float(rng.uniform(1.5, gap_s[1]))
+        while True:
+            if not queue:
+                if gestures is not None:
+                    break
+                queue = [GESTURES[i] for i in rng.permutation(len(GESTURES))]
+            duration = float(rng.uniform(*GESTURE_DURATION_S))
+            if t + duration + ENTER_S[1] + 0.6 > duration_s:
+                break
+            acts.append(gesture_act(queue.pop(0), t, duration, rng, look))
+            t += duration + float(rng.uniform(*gap_s))
+    quiet: list[tuple[float, float]] = []
+    edge = 0.0
+    for act in acts:
+        quiet.append((edge, act.start_s - act.enter_s - STREAM_QUIET_S))
+        edge = act.end_s + act.leave_s + STREAM_QUIET_S
+    quiet.append((edge, duration_s + ENTER_S[1]))
+    others = [a for t0, t1 in quiet if t1 - t0 > 1.5 for a in _fill_background(rng, look, t0, t1)]
+    return Scene(look, tuple(sorted(acts + others, key=lambda a: a.start_s)))
+
+
+def render_clip(scene: Scene, frames: int = CLIP_FRAMES, duration_s: float = CLIP_DURATION_S,
+                size_hw: tuple[int, int] = (120, 160)) -> np.ndarray:
+    """`frames` RGB frames (frames, H, W, 3) uint8 of `scene`, frame i at i * duration_s / frames."""
+    return np.stack([render_frame(scene, i * duration_s / frames, size_hw) for i in range(frames)])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Files
+
+
+def _progress(total: int, desc: str):
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm comes with the [convert] extra; work without it
-        return iter(items)
-    return iter(tqdm(items, desc=desc, unit="clip", file=sys.stderr, leave=False))
+        return None
+    return tqdm(total=total, desc=desc, unit="clip" if "clip" in desc else "frame", file=sys.stderr,
+                dynamic_ncols=True)
 
 
-def _fresh_dir(out_dir: Path, force: bool) -> Path:
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
-        raise SynthError(f"{out_dir}: exists and is not empty (use --force to replace it)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+def _check_size(size_hw: Sequence[int]) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in size_hw)
+    except (TypeError, ValueError):
+        raise SynthError(f"size {size_hw!r}: expected (height, width)") from None
+    if not (16 <= height <= 4096 and 16 <= width <= 4096):
+        raise SynthError(f"size {height}x{width}: expected 16..4096 px each side")
+    return height, width
 
 
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+def _slug(name: str) -> str:
+    return name.lower().replace("_new", "").replace(" ", "_")
 
 
-def write_casestudy(out_dir: str | Path, clips_per_class: dict[str, int], seed: int,
+def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[str, int], seed: int,
                     size_hw: tuple[int, int] = (120, 160), frames: int = CLIP_FRAMES,
                     duration_s: float = CLIP_DURATION_S, image_format: str = "jpg",
                     classes: Sequence[str] = CLASSES, force: bool = False) -> Path:
-    """Write a case-study-layout dataset (`train/`, `train.csv`, `val/`, `val.csv`) atomically."""
+    """Write a case-study-layout dataset: `<split>/<folder>/00001.jpg..`, `<split>.csv` per split.
+
+    `clips_per_class`: clips of every class per split, e.g. {"train": 100, "val": 25}. CSV lines are
+    `folder;label_name;label_index`; swipes get index 0 (right-to-left in the frame, "Left Swipe") or 1
+    (left-to-right, "Right Swipe"). Built in a temp folder beside `out_dir` and renamed into place; an
+    existing non-empty `out_dir` is refused unless `force`.
+    """
     out_dir = Path(out_dir)
+    seed = _check_seed(seed)
+    size_hw = _check_size(size_hw)
     if image_format not in ("jpg", "png"):
         raise SynthError(f"image format '{image_format}': expected jpg or png")
+    if not isinstance(frames, int) or frames < 1:
+        raise SynthError(f"frames {frames!r}: expected an integer >= 1")
+    if not duration_s > 0:
+        raise SynthError(f"duration {duration_s} s: expected > 0")
     unknown = [c for c in classes if c not in CLASSES]
-    if unknown:
-        raise SynthError(f"classes {unknown}: expected some of {', '.join(CLASSES)}")
-    tmp = _fresh_dir(out_dir, force)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if image_format == "jpg" else []
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise SynthError(f"classes {list(classes)}: expected distinct names from {', '.join(CLASSES)}")
+    for split, n in clips_per_class.items():
+        if split not in ("train", "val", "test") or not isinstance(n, int) or n < 0:
+            raise SynthError(f"clips_per_class[{split!r}] = {n!r}: expected train/val/test -> a count >= 0")
+    total = sum(clips_per_class.values()) * len(classes)
+    if total == 0:
+        raise SynthError("clips_per_class: no clips to write")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
+        raise SynthError(f"{out_dir}: exists and is not empty (use --force to replace it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(out_dir, ".tmp")
+    tmp.mkdir()  # not mkdtemp: its 0700 would stay on the finished folder
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 6]
+    bar = _progress(total, f"synth clips -> {out_dir.name}")
+    index = 0
     try:
-        for split_index, (split, per_class) in enumerate(clips_per_class.items()):
-            jobs = [(label, i) for i in range(per_class) for label in classes]
+        for split_number, (split, per_class) in enumerate(clips_per_class.items()):
             lines = []
-            for n, (label, i) in enumerate(_progress(jobs, f"synth {split}")):
-                clip_seed = seed * 1_000_003 + split_index * 100_003 + n
-                index = {"Swipe": 0, "Stop": 2, "Thumbs Down": 3, "Thumbs Up": 4, BACKGROUND: 5}[label]
-                room, acts = clip_acts(label, clip_seed)
-                if label == "Swipe" and acts[0].direction > 0:
-                    index = 1
-                slug = CASESTUDY_LABELS[index].replace(" ", "_")
-                folder = f"synth_s{seed}_{split}_{n:05d}_{slug}"
-                (tmp / split / folder).mkdir(parents=True)
-                for f in range(frames):
-                    rgb = render_frame(room, acts, f * duration_s / frames, size_hw)
-                    ok, data = cv2.imencode(f".{image_format}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
-                    assert ok
-                    (tmp / split / folder / f"{f + 1:05d}.{image_format}").write_bytes(data.tobytes())
-                lines.append(f"{folder};{CASESTUDY_LABELS[index]};{index}\n")
-            (tmp / f"{split}.csv").write_text("".join(lines))
-        _replace_dir(tmp, out_dir)
+            (tmp / split).mkdir()
+            for i in range(per_class):
+                for label in classes:
+                    index += 1
+                    scene = clip_scene(label, int(_rng(seed, 101, split_number, i, CLASSES.index(label))
+                                                  .integers(0, 2**62)), duration_s)
+                    number = {"Swipe": 0, "Stop": 2, "Thumbs Down": 3, "Thumbs Up": 4, BACKGROUND: 5}[label]
+                    if label == "Swipe" and swipe_direction(scene) > 0:
+                        number = 1
+                    name = CASESTUDY_LABELS[number]
+                    folder = f"synth_s{seed}_{index:05d}_{_slug(name)}"
+                    (tmp / split / folder).mkdir()
+                    for f in range(frames):
+                        rgb = render_frame(scene, f * duration_s / frames, size_hw)
+                        ok, data = cv2.imencode(f".{image_format}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+                        if not ok:
+                            raise SynthError(f"OpenCV could not encode a .{image_format} image")
+                        (tmp / split / folder / f"{f + 1:05d}.{image_format}").write_bytes(data.tobytes())
+                    lines.append(f"{folder};{name};{number}\n")
+                    if bar is not None:
+                        bar.update(1)
+            (tmp / f"{split}.csv").write_text("".join(lines), encoding="utf-8")
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old) if out_dir.is_dir() else out_dir.unlink()
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if bar is not None:
+            bar.close()
+    logger.info("wrote %d clips (%s) to %s", total, ", ".join(f"{k} {v}/class" for k, v in clips_per_class.items()),
+                out_dir)
     return out_dir
 
 
-def stream_acts(seed: int, duration_s: float, gestures: Sequence[str] | None = None,
-                gap_s: tuple[float, float] = (2.5, 5.0), background_only: bool = False) -> tuple[Room, list[Act]]:
-    """The room and the timeline of a continuous stream: background stretches between gestures."""
-    rng = _rng(seed, 4)
-    room = make_room(seed)
-    acts: list[Act] = []
-    order = list(gestures) if gestures else []
-    t = rng.uniform(*gap_s)
-    while True:
-        if background_only or not order and gestures:
-            break
-        if not order:  # balanced and shuffled: every gesture once per round
-            order = list(rng.permutation(GESTURES))
-        duration = rng.uniform(*GESTURE_DURATION_S)
-        if t + duration + ENTER_S + 1.0 > duration_s:
-            break
-        acts.append(make_act(str(order.pop(0)), t, duration, rng))
-        t += duration + rng.uniform(*gap_s)
-    # Other things the person does in the gaps (never overlapping a gesture).
-    busy = [(a.start_s - ENTER_S - 0.3, a.end_s + ENTER_S + 0.3) for a in acts]
-    other: list[Act] = []
-    t = rng.uniform(0.0, 1.0)
-    while t < duration_s:
-        duration = rng.uniform(0.8, 2.0)
-        kind = ("rest", "fist", "object", "none")[int(rng.integers(0, 4))]
-        span = (t - ENTER_S, t + duration + ENTER_S)
-        if span[1] < duration_s and all(span[1] < b0 or span[0] > b1 for b0, b1 in busy):
-            other.append(make_act(kind, t, duration, rng))
-        t += duration + rng.uniform(1.0, 4.0)
-    return room, sorted(acts + other, key=lambda a: a.start_s)
+def _temp_name(path: Path, suffix: str) -> Path:
+    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
 
 
-def write_stream(video_path: str | Path, seed: int, duration_s: float, fps: float = 30.0,
-                 size_hw: tuple[int, int] = (240, 320), gestures: Sequence[str] | None = None,
-                 gap_s: tuple[float, float] = (2.5, 5.0), background_only: bool = False) -> Path:
-    """Write an MP4 stream and its ground truth `NAME.truth.json` (gesture, start_s, end_s per event)."""
+def _write_text_atomic(path: Path, text: str) -> None:
+    # Like edge.manifest.write_text_atomic, but the file gets the usual permissions (umask), not mkstemp's
+    # 0600: these files are committed and shared.
+    tmp = _temp_name(path, ".tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def truth_path(video_path: str | os.PathLike[str]) -> Path:
+    """`NAME.truth.json` beside `NAME.mp4`."""
     video_path = Path(video_path)
+    return video_path.with_name(f"{video_path.stem}.truth.json")
+
+
+def write_stream(video_path: str | os.PathLike[str], seed: int, duration_s: float, fps: float = 30.0,
+                 size_hw: tuple[int, int] = (240, 320), gestures: Sequence[str] | None = None,
+                 gap_s: tuple[float, float] = (2.5, 5.0), background_only: bool = False) -> dict:
+    """Write a continuous MP4 (mp4v) and `NAME.truth.json`; return the truth dict.
+
+    Truth events bracket the gesture proper (the hand performing it), not the hand's entry and exit.
+    Frame i shows time i / fps.
+    """
+    video_path = Path(video_path)
+    seed = _check_seed(seed)
+    height, width = _check_size(size_hw)
     if video_path.suffix.lower() != ".mp4":
         raise SynthError(f"{video_path}: expected a .mp4 file name")
-    if duration_s <= 0 or fps <= 0:
-        raise SynthError(f"duration {duration_s} s at {fps} fps: expected both > 0")
-    room, acts = stream_acts(seed, duration_s, gestures, gap_s, background_only)
-    video_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_video = video_path.with_name(f".{video_path.stem}.tmp.mp4")
-    height, width = size_hw
-    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise SynthError(f"{video_path}: OpenCV cannot write MP4 (mp4v) here")
+    if not (0 < fps <= 240):
+        raise SynthError(f"fps {fps}: expected 0 < fps <= 240")
     frames = int(round(duration_s * fps))
+    if frames < 1:
+        raise SynthError(f"duration {duration_s} s at {fps} fps: expected at least one frame")
+    scene = stream_scene(seed, duration_s, gestures, gap_s, background_only)
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(video_path, ".tmp.mp4")  # OpenCV picks the container from the suffix
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+    if not writer.isOpened():
+        tmp.unlink(missing_ok=True)
+        raise SynthError(f"{video_path}: OpenCV cannot write MP4 (fourcc mp4v) here; is its FFmpeg backend there?")
+    bar = _progress(frames, f"synth stream -> {video_path.name}")
     try:
-        for f in _progress(range(frames), "synth stream"):
-            writer.write(cv2.cvtColor(render_frame(room, acts, f / fps, size_hw), cv2.COLOR_RGB2BGR))
+        for i in range(frames):
+            writer.write(cv2.cvtColor(render_frame(scene, i / fps, (height, width)), cv2.COLOR_RGB2BGR))
+            if bar is not None:
+                bar.update(1)
         writer.release()
-        tmp_video.replace(video_path)
+        if tmp.stat().st_size == 0:
+            raise SynthError(f"{video_path}: OpenCV wrote an empty video")
+        os.replace(tmp, video_path)
     except BaseException:
         writer.release()
-        tmp_video.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     truth = {
-        "video": video_path.name, "fps": float(fps), "frames": frames, "duration_s": frames / fps, "seed": seed,
+        "video": video_path.name, "fps": float(fps), "frames": frames, "duration_s": round(frames / fps, 6),
+        "seed": seed,
         "events": [{"gesture": a.kind, "start_s": round(a.start_s, 3), "end_s": round(a.end_s, 3)}
-                   for a in acts if a.kind in GESTURES],
+                   for a in scene.acts if a.kind in GESTURES],
     }
-    from edge.manifest import write_text_atomic
+    _write_text_atomic(truth_path(video_path), json.dumps(truth, indent=1) + "\n")
+    logger.info("wrote %s (%d frames, %d gestures) and %s", video_path, frames, len(truth["events"]),
+                truth_path(video_path).name)
+    return truth
 
-    write_text_atomic(video_path.with_name(f"{video_path.stem}.truth.json"), json.dumps(truth, indent=1) + "\n")
-    return video_path
+
+# ---------------------------------------------------------------------------------------------------------------
+# CLI
 
 
-def _size(text: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class ClipsSettings:
+    """`gesture-synth clips`."""
+
+    out: Path
+    train: int
+    """Clips per class in train/."""
+    val: int
+    """Clips per class in val/."""
+    seed: int
+    size_hw: tuple[int, int]
+    image_format: str
+    classes: tuple[str, ...]
+    force: bool
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """`gesture-synth stream`."""
+
+    out: Path
+    seed: int
+    duration_s: float
+    fps: float
+    size_hw: tuple[int, int]
+    background_only: bool
+    gestures: tuple[str, ...] | None
+    gap_s: tuple[float, float]
+    force: bool
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _size_arg(text: str) -> tuple[int, int]:
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}': expected HxW, e.g. 120x160") from None
-    if height < 16 or width < 16:
-        raise argparse.ArgumentTypeError(f"'{text}': expected at least 16x16")
+    if not (16 <= height <= 4096 and 16 <= width <= 4096):
+        raise argparse.ArgumentTypeError(f"'{text}': expected 16..4096 px each side")
     return height, width
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """gesture-synth: write synthetic clips (case-study layout) or a continuous stream with ground truth."""
-    parser = argparse.ArgumentParser(prog="gesture-synth", description=main.__doc__)
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number >= 0")
+    return value
+
+
+def _seed_arg(text: str) -> int:
+    try:
+        return _check_seed(int(text))
+    except (ValueError, SynthError):
+        raise argparse.ArgumentTypeError(f"'{text}': expected an integer 0..2**63-1") from None
+
+
+def _positive_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"'{text}': expected a number > 0")
+    return value
+
+
+def _gestures_arg(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in GESTURES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"'{text}': expected comma-separated names from {', '.join(GESTURES)}")
+    return names
+
+
+def _range_arg(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        lo = hi = float("nan")
+    if not (0 < lo <= hi < 1e6):
+        raise argparse.ArgumentTypeError(f"'{text}': expected MIN,MAX seconds with 0 < MIN <= MAX")
+    return lo, hi
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The gesture-synth argument parser."""
+    parser = _Parser(prog="gesture-synth", description=(
+        "Write synthetic gesture clips (case-study layout) or a continuous MP4 stream with ground truth. "
+        "Deterministic: the same arguments give byte-identical files."))
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    sub = parser.add_subparsers(dest="command", required=True)
-    clips = sub.add_parser("clips", help="a dataset in the case-study layout (train/ val/ + CSVs)")
-    clips.add_argument("--out", required=True, type=Path)
-    clips.add_argument("--train", type=int, default=20, help="clips per class in train/")
-    clips.add_argument("--val", type=int, default=5, help="clips per class in val/")
-    clips.add_argument("--seed", type=int, default=1)
-    clips.add_argument("--size", type=_size, default=(120, 160), help="frame size HxW (default 120x160)")
-    clips.add_argument("--format", choices=("jpg", "png"), default="jpg")
-    clips.add_argument("--no-background", action="store_true", help="leave out the No gesture class")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{clips,stream}", parser_class=_Parser)
+    clips = sub.add_parser("clips", help="a dataset in the case-study layout (train/, train.csv, val/, val.csv)")
+    clips.add_argument("--out", required=True, type=Path, help="output folder (must not exist or be empty)")
+    clips.add_argument("--train", type=_count_arg, required=True, help="clips per class in train/")
+    clips.add_argument("--val", type=_count_arg, required=True, help="clips per class in val/")
+    clips.add_argument("--seed", type=_seed_arg, required=True)
+    clips.add_argument("--size", type=_size_arg, default=(120, 160), help="frame size HxW (default 120x160)")
+    clips.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image format (default jpg)")
+    clips.add_argument("--no-background", action="store_true", help="leave out the 'No gesture' class")
     clips.add_argument("--force", action="store_true", help="replace an existing output folder")
-    stream = sub.add_parser("stream", help="a continuous MP4 with NAME.truth.json")
+    stream = sub.add_parser("stream", help="a continuous MP4 stream and NAME.truth.json beside it")
     stream.add_argument("--out", required=True, type=Path, help="FILE.mp4")
-    stream.add_argument("--seed", type=int, default=2000)
-    stream.add_argument("--duration-s", type=float, default=40.0)
-    stream.add_argument("--fps", type=float, default=30.0)
-    stream.add_argument("--size", type=_size, default=(240, 320), help="frame size HxW (default 240x320)")
-    stream.add_argument("--background-only", action="store_true", help="no gestures at all")
-    args = parser.parse_args(argv)
+    stream.add_argument("--seed", type=_seed_arg, required=True)
+    stream.add_argument("--duration-s", type=_positive_arg, required=True)
+    stream.add_argument("--fps", type=_positive_arg, default=30.0, help="frame rate (default 30)")
+    stream.add_argument("--size", type=_size_arg, default=(240, 320), help="frame size HxW (default 240x320)")
+    stream.add_argument("--background-only", action="store_true", help="no gestures at all (false-alarm footage)")
+    stream.add_argument("--gestures", type=_gestures_arg, default=None,
+                        help="comma-separated gestures in order (default: all four, shuffled and balanced)")
+    stream.add_argument("--gap-s", type=_range_arg, default=(2.5, 5.0),
+                        help="seconds between gestures MIN,MAX (default 2.5,5.0)")
+    stream.add_argument("--force", action="store_true", help="replace an existing video")
+    return parser
+
+
+def run_clips(s: ClipsSettings) -> Path:
+    """Carry out `gesture-synth clips`."""
+    splits = {k: v for k, v in (("train", s.train), ("val", s.val)) if v > 0}
+    if not splits:
+        raise SynthError("--train/--val: expected at least one of them > 0")
+    return write_casestudy(s.out, splits, s.seed, s.size_hw, image_format=s.image_format, classes=s.classes,
+                           force=s.force)
+
+
+def run_stream(s: StreamSettings) -> Path:
+    """Carry out `gesture-synth stream`."""
+    if s.out.exists() and not s.force:
+        raise SynthError(f"{s.out}: exists (use --force to replace it)")
+    write_stream(s.out, s.seed, s.duration_s, s.fps, s.size_hw, s.gestures, s.gap_s, s.background_only)
+    return s.out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """gesture-synth: synthetic clips (`clips`) or a stream with ground truth (`stream`)."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "clips":
-            if args.train < 0 or args.val < 0 or args.train + args.val == 0:
-                raise SynthError("--train/--val: expected counts >= 0, not both 0")
-            classes = GESTURES if args.no_background else CLASSES
-            splits = {k: v for k, v in (("train", args.train), ("val", args.val)) if v > 0}
-            out = write_casestudy(args.out, splits, args.seed, args.size, image_format=args.format,
-                                  classes=classes, force=args.force)
+            out = run_clips(ClipsSettings(
+                out=args.out, train=args.train, val=args.val, seed=args.seed, size_hw=args.size,
+                image_format=args.format, classes=GESTURES if args.no_background else CLASSES, force=args.force))
         else:
-            out = write_stream(args.out, args.seed, args.duration_s, args.fps, args.size,
-                               background_only=args.background_only)
-    except SynthError as exc:
-        print(f"gesture-synth: error: {exc}", file=sys.stderr)
+            out = run_stream(StreamSettings(
+                out=args.out, seed=args.seed, duration_s=args.duration_s, fps=args.fps, size_hw=args.size,
+                background_only=args.background_only, gestures=args.gestures, gap_s=args.gap_s, force=args.force))
+    except (SynthError, OSError) as exc:
+        print(f"gesture-synth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gesture-synth: interrupted", file=sys.stderr)
+        return 130
     print(out)
     return 0
 

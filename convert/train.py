@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import random
+import shlex
 import shutil
 import sys
 import tempfile
@@ -45,7 +46,7 @@ def clip_transform(rng: np.random.Generator, size_hw: tuple[int, int], zoom: flo
     scale = rng.uniform(1 - zoom, 1 + zoom)
     tx, ty = rng.uniform(-shift, shift) * width, rng.uniform(-shift, shift) * height
     sx = -scale if flip and rng.uniform() < 0.5 else scale
-    cx, cy = width / 2, height / 2
+    cx, cy = (width - 1) / 2, (height - 1) / 2  # pixel centres: a flip is an exact mirror
     return np.array([[sx, 0, cx - sx * cx + tx], [0, scale, cy - scale * cy + ty]], dtype=np.float32)
 
 
@@ -66,15 +67,20 @@ class ClipSequence:
 
     @staticmethod
     def make(clips: list[ClipRef], labels: Sequence[str], batch: int, frames: int, size_hw: tuple[int, int],
-             augment: bool, seed: int, flip: bool = False):
+             augment: bool, seed: int, flip: bool = False, cache: bool = False, workers: int = 1):
+        """A PyDataset of (x float32 (B, T, H, W, 3) 0-255, y one-hot); `augment` also shuffles every epoch.
+
+        Augmentation draws from (seed, epoch, clip index), so batches are the same whichever thread loads them.
+        """
         keras = _keras()
 
         class _Seq(keras.utils.PyDataset):
             def __init__(self) -> None:
-                super().__init__(workers=1, use_multiprocessing=False)
+                super().__init__(workers=workers, use_multiprocessing=False)
                 self.order = np.arange(len(clips))
                 self.rng = np.random.default_rng(seed)
                 self.epoch = 0
+                self.cache: dict[int, np.ndarray] = {}
                 if augment:
                     self.rng.shuffle(self.order)
 
@@ -86,7 +92,11 @@ class ClipSequence:
                 x = np.empty((len(chosen), frames, *size_hw, 3), dtype=np.float32)
                 y = np.zeros((len(chosen), len(labels)), dtype=np.float32)
                 for row, i in enumerate(chosen):
-                    clip = load_clip(clips[i], frames, size_hw)
+                    clip = self.cache.get(int(i))
+                    if clip is None:
+                        clip = load_clip(clips[i], frames, size_hw)
+                        if cache:  # decoded clips kept in memory (only when the dataset fits)
+                            self.cache[int(i)] = clip
                     if augment:
                         rng = np.random.default_rng([seed, self.epoch, int(i)])
                         clip = augment_clip(clip, clip_transform(rng, size_hw, flip=flip))
@@ -125,6 +135,8 @@ class TrainSettings:
     max_clips: int
     flip: bool
     force: bool
+    cache: bool = False
+    workers: int = 1
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -169,6 +181,8 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
             raise DatasetError(f"{clip.folder} ({clip.source}): has {len(clip.frame_files)} frames, "
                                f"needs at least {s.frames}")
     labels = list(labels_of(train_clips + val_clips))
+    if len(labels) < 2:
+        raise DatasetError(f"{s.data}: needs clips of at least 2 classes, found {labels or 'none'}")
     logger.info("train: %d clips, val: %d clips, classes: %s", len(train_clips), len(val_clips), labels)
     keras = _keras()
     from convert.model import build_model
@@ -180,8 +194,10 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
     model = build_model(s.arch, len(labels), s.frames, s.size_px, s.alpha, s.cells, s.dense, s.dropout, weights,
                         s.learning_rate)
     size_hw = (s.size_px, s.size_px)
-    train_seq = ClipSequence.make(train_clips, labels, s.batch, s.frames, size_hw, True, s.seed, s.flip)
-    val_seq = ClipSequence.make(val_clips, labels, s.batch, s.frames, size_hw, False, s.seed)
+    train_seq = ClipSequence.make(train_clips, labels, s.batch, s.frames, size_hw, True, s.seed, s.flip, s.cache,
+                                  s.workers)
+    val_seq = ClipSequence.make(val_clips, labels, s.batch, s.frames, size_hw, False, s.seed, cache=s.cache,
+                                workers=s.workers)
     s.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{s.out.name}.", dir=s.out.parent))
     try:
@@ -193,7 +209,8 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
             keras.callbacks.CSVLogger(str(tmp / "history.csv")),
         ]
         model.fit(train_seq, validation_data=val_seq, epochs=s.epochs, callbacks=callbacks, verbose=1)
-        best = sorted((tmp / "checkpoints").glob("*.keras"))[-1]
+        # save_best_only: the latest epoch saved is the best (by number: "epoch100" sorts before "epoch99")
+        best = max((tmp / "checkpoints").glob("*.keras"), key=lambda p: int(p.name[5:].split("-")[0]))
         shutil.copyfile(best, tmp / "model.keras")
         best_model = keras.models.load_model(tmp / "model.keras")
         probs = best_model.predict(val_seq, verbose=0)
@@ -214,7 +231,7 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
         import tensorflow as tf
 
         (tmp / "train_command.txt").write_text(
-            "gesture-train " + " ".join(argv) + "\n"
+            "gesture-train " + shlex.join(argv) + "\n"
             f"best checkpoint: {best.name}\nvalidation accuracy: {accuracy:.4f} on {len(val_clips)} clips\n"
             f"gesture-edge {__version__}, tensorflow {tf.__version__}, keras {keras.__version__}, "
             f"python {platform.python_version()}\n")
@@ -257,17 +274,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-clips", type=int, default=0, help="use at most N clips per split (0: all)")
     parser.add_argument("--flip", action="store_true", help="random horizontal flips (only with merged swipes)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cache", action="store_true", help="keep decoded clips in memory (dataset must fit)")
+    parser.add_argument("--workers", type=int, default=1, help="threads loading batches (default 1)")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
     checks = [(args.epochs >= 1, "--epochs: expected >= 1"), (args.batch >= 1, "--batch: expected >= 1"),
               (args.size >= 64 or args.arch == "conv3d", "--size: expected >= 64 px (MobileNet downsamples 32x, then a 2x2 max-pool)"), (args.frames >= 1, "--frames: expected >= 1"),
-              (0 <= args.dropout < 1, "--dropout: expected 0 <= x < 1"), (args.model_fps > 0, "--model-fps: > 0")]
+              (0 <= args.dropout < 1, "--dropout: expected 0 <= x < 1"), (args.model_fps > 0, "--model-fps: > 0"),
+              (args.workers >= 1, "--workers: expected >= 1")]
     for ok, message in checks:
         if not ok:
             print(f"gesture-train: error: {message}", file=sys.stderr)
             return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"gesture-train: error: {args.out}: exists and is not a folder", file=sys.stderr)
+        return 2
     if args.out.exists() and any(args.out.iterdir()) and not args.force:
         print(f"gesture-train: error: {args.out}: exists and is not empty (use --force)", file=sys.stderr)
         return 2
@@ -276,11 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         size_px=args.size, alpha=args.alpha, frames=args.frames, cells=args.cells, dense=args.dense,
         dropout=args.dropout, weights=args.weights, learning_rate=args.lr, class_map=args.class_map,
         background=args.background, seed=args.seed, model_fps=args.model_fps, max_clips=args.max_clips,
-        flip=args.flip, force=args.force)
+        flip=args.flip, force=args.force, cache=args.cache, workers=args.workers)
     try:
         accuracy = train(settings, argv)
-    except (DatasetError, ValueError) as exc:
-        print(f"gesture-train: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+    except (DatasetError, ValueError, OSError) as exc:
+        print(f"gesture-train: error: {(str(exc).splitlines() or [type(exc).__name__])[0]}", file=sys.stderr)
         return 2
     print(f"validation accuracy: {accuracy:.4f}; wrote {args.out}")
     return 0

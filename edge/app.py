@@ -1,0 +1,414 @@
+"""The frame loop: source -> features -> staggered recurrent steps -> decision -> sinks, as a systemd service.
+
+Per model frame: `source.read()` (capture + resize to the model size, RGB), the feature model once
+(`bundle.features.extract`), one recurrent step per live state (`StreamingClassifier.push_features`), the
+decision on every window that closed (`DecisionMaker.update(window.probs, window.end_t_s)`), and each event
+handed to the non-blocking `Dispatcher`. Every stage is timed with `time.perf_counter` into preallocated ring
+buffers; every `status_interval_s` a status line (fps, per-stage p50 ms, frames dropped by pacing, last
+event) goes to the log and `STATUS=` to systemd.
+
+systemd (`edge.sdnotify`, all no-ops without `$NOTIFY_SOCKET`):
+  READY=1      once the bundle is loaded AND the first frame arrived (a camera that never delivers never
+               reports ready, and systemd's start timeout catches it)
+  WATCHDOG=1   from the frame loop, every half `$WATCHDOG_USEC`: a camera read that hangs stops the pings
+               and systemd restarts the service. While a failed camera is being retried (back-off sleeps)
+               the pings go on: the service is alive and recovering by itself.
+  STATUS=      fps and the last gesture, at READY and every status interval
+  SIGTERM/INT  stop within 2 s: STOPPING=1, source closed, sinks drained for at most 1 s, exit 0
+  SIGHUP       reload the config file: decision settings, actions, sinks, log level and status interval
+               take effect at once (what changed is logged); runtime settings that need a restart (bundle,
+               source, backend, threads, hop) are logged as such; a bad new file is logged and the old
+               config kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edge.bundle import Bundle, load_bundle
+from edge.config import ConfigError, load_config, validate_gestures
+from edge.decision import DecisionMaker, merged_actions
+from edge.events import GestureEvent
+from edge.sdnotify import Notifier
+from edge.settings import Config
+from edge.sinks.base import Dispatcher, build_sinks
+from edge.sources import FrameSource, SourceOptions, open_source
+from edge.stream import StreamingClassifier
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("capture", "preprocess", "features", "steps", "decision", "dispatch")
+"""Timed stages of one model frame, in order."""
+TIMING_WINDOW = 512
+"""Frames kept per stage for the status line's percentiles."""
+SLEEP_SLICE_S = 0.05
+"""Longest uninterrupted sleep: bounds the reaction time to SIGTERM during realtime playback or back-off."""
+GAP_PERIODS = 3.0
+"""A jump in frame time of more than this many model frame periods (a camera that was reopened, a stall)
+resets the streaming state: windows across a gap would mix unrelated frames."""
+SINK_CLOSE_S = 1.0
+"""How long stopping waits for sinks to finish queued actions (SIGTERM must be done within 2 s)."""
+
+
+class AppError(Exception):
+    """A problem that stops the runtime before it starts. The message is one line."""
+
+
+class StageTimes:
+    """Per-stage milliseconds of the last TIMING_WINDOW frames, in preallocated arrays."""
+
+    def __init__(self, size: int = TIMING_WINDOW) -> None:
+        self.ms = np.zeros((len(STAGES), size), dtype=np.float64)
+        self.count = 0
+
+    def add(self, capture: float, preprocess: float, features: float, steps: float, decision: float,
+            dispatch: float) -> None:
+        """Record one frame's stage times (ms) in place."""
+        column = self.count % self.ms.shape[1]
+        ms = self.ms
+        ms[0, column] = capture
+        ms[1, column] = preprocess
+        ms[2, column] = features
+        ms[3, column] = steps
+        ms[4, column] = decision
+        ms[5, column] = dispatch
+        self.count += 1
+
+    def p50_ms(self) -> dict[str, float]:
+        """Median per stage over the frames kept (zeros before the first frame)."""
+        filled = min(self.count, self.ms.shape[1])
+        if filled == 0:
+            return {stage: 0.0 for stage in STAGES}
+        medians = np.median(self.ms[:, :filled], axis=1)
+        return {stage: float(value) for stage, value in zip(STAGES, medians)}
+
+
+class Stopper:
+    """Stop/reload requests from signal handlers, and a sleep that ends early on a stop request.
+
+    Signal handlers only set flags (safe in any state); the loop acts on them between frames.
+    """
+
+    def __init__(self, on_tick: Callable[[], None] | None = None) -> None:
+        self.stop_requested = False
+        self.reload_requested = False
+        self.stop_signal = ""
+        self._on_tick = on_tick
+
+    def request_stop(self, reason: str = "") -> None:
+        self.stop_requested = True
+        self.stop_signal = self.stop_signal or reason
+
+    def should_stop(self) -> bool:
+        return self.stop_requested
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds` in short slices, returning early on a stop request; ticks the watchdog meanwhile."""
+        deadline = time.monotonic() + max(0.0, seconds)
+        while not self.stop_requested:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, SLEEP_SLICE_S))
+            if self._on_tick is not None:
+                self._on_tick()
+
+
+def config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable 'field: old -> new' for every leaf field that differs between two settings objects."""
+    if dataclasses.is_dataclass(old) and dataclasses.is_dataclass(new) and type(old) is type(new):
+        changes = []
+        for f in dataclasses.fields(old):
+            if f.name == "source_path":
+                continue
+            changes += config_changes(getattr(old, f.name), getattr(new, f.name), f"{prefix}{f.name}.")
+        return changes
+    if old != new:
+        return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    return []
+
+
+RESTART_FIELDS = ("bundle", "source", "backend", "num_threads", "hop_frames", "realtime", "camera_retry_max_s")
+"""Runtime settings a reload cannot change (they shape the loaded models or the open source)."""
+
+
+def _event_text(event: GestureEvent) -> str:
+    repeat = f" (repeat {event.repeat})" if event.repeat else ""
+    return f"{event.gesture} -> {event.action}{repeat}"
+
+
+class App:
+    """One run of the runtime; `run()` below is the entry point."""
+
+    def __init__(self, config: Config, *, source: FrameSource | None, sinks: list[Any] | None,
+                 clock: Callable[[], float], notifier: Notifier | None,
+                 reload_config: Callable[[], Config] | None, source_options: SourceOptions | None,
+                 max_frames: int | None) -> None:
+        self.config = config
+        self.clock = clock
+        self.notifier = notifier if notifier is not None else Notifier.from_env()
+        self._source = source
+        self._injected_sinks = sinks
+        self._reload_config = reload_config
+        self.source_options = source_options or SourceOptions()
+        self.max_frames = max_frames
+        self.stopper = Stopper(on_tick=self._tick_watchdog)
+        self.times = StageTimes()
+        self.frames = 0
+        self.events: list[GestureEvent] = []
+        self.last_event: GestureEvent | None = None
+        self._last_ping = -float("inf")
+        self.bundle: Bundle | None = None
+        self.stream: StreamingClassifier | None = None
+        self.decision: DecisionMaker | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.source: FrameSource | None = None
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        runtime = self.config.runtime
+        if not runtime.bundle:
+            raise AppError("no bundle: pass --bundle DIR or set runtime.bundle in the config file")
+        self.bundle = load_bundle(runtime.bundle, runtime.backend, runtime.num_threads)
+        manifest = self.bundle.manifest
+        validate_gestures(self.config, manifest.labels)
+        try:
+            self.stream = StreamingClassifier(self.bundle, runtime.hop_frames)
+        except ValueError as exc:
+            raise AppError(f"hop (--hop / runtime.hop_frames) {runtime.hop_frames}: {exc}") from None
+        self.decision = self._make_decision(self.config)
+        logger.info("bundle %s: %s, %dx%d at %.1f fps, T=%d frames, hop %d -> %d steps per frame, a window "
+                    "every %.2f s", runtime.bundle, ", ".join(manifest.labels), manifest.input_width_px,
+                    manifest.input_height_px, manifest.model_fps, manifest.frames_per_clip, runtime.hop_frames,
+                    self.stream.steps_per_frame, runtime.hop_frames / manifest.model_fps)
+
+    def _make_decision(self, config: Config) -> DecisionMaker:
+        assert self.bundle is not None
+        manifest = self.bundle.manifest
+        return DecisionMaker(manifest.labels, merged_actions(manifest.actions, config.actions), config.decision,
+                             manifest.background_label)
+
+    def _open_source(self) -> FrameSource:
+        if self._source is not None:
+            return self._source
+        assert self.bundle is not None
+        runtime = self.config.runtime
+        return open_source(runtime.source, self.bundle.input_size_hw, self.bundle.manifest.model_fps,
+                           runtime.realtime, options=self.source_options, retry_max_s=runtime.camera_retry_max_s,
+                           clock=self.clock, sleep=self.stopper.sleep, should_stop=self.stopper.should_stop)
+
+    def _make_dispatcher(self, config: Config) -> Dispatcher:
+        sinks = self._injected_sinks if self._injected_sinks is not None else build_sinks(config)
+        dispatcher = Dispatcher(sinks)
+        dispatcher.start()
+        logger.info("sinks: %s", ", ".join(s.name for s in sinks) or "none")
+        return dispatcher
+
+    # -- signals --------------------------------------------------------------------------------------------
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}  # signal handlers can only be set from the main thread; the caller owns stopping
+        previous = {}
+
+        def stop(signum: int, _frame: Any) -> None:
+            self.stopper.request_stop(signal.Signals(signum).name)
+
+        def reload(_signum: int, _frame: Any) -> None:
+            self.stopper.reload_requested = True
+
+        for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    # -- periodic work --------------------------------------------------------------------------------------
+    def _tick_watchdog(self) -> None:
+        interval = self.notifier.watchdog_s
+        if interval is None:
+            return
+        now = time.monotonic()
+        if now - self._last_ping >= interval:
+            self._last_ping = now
+            self.notifier.watchdog()
+
+    def _status_text(self, fps: float) -> str:
+        last = "none"
+        if self.last_event is not None:
+            last = f"{_event_text(self.last_event)} at {self.last_event.t_s:.2f} s"
+        return f"{fps:.1f} fps, last gesture: {last}"
+
+    def _log_status(self, fps: float) -> None:
+        assert self.source is not None and self.dispatcher is not None
+        p50 = self.times.p50_ms()
+        stages = " ".join(f"{stage} {p50[stage]:.2f}" for stage in STAGES)
+        sinks = ", ".join(f"{name} {row['sent']} sent/{row['dropped']} dropped/{row['failed']} failed"
+                          for name, row in self.dispatcher.stats().items())
+        logger.info("status: %.1f fps (model %.1f), %d frames, %d dropped by pacing, p50 ms: %s (total %.2f), "
+                    "events %d, last %s; sinks: %s", fps, self.source.fps, self.frames, self.source.dropped,
+                    stages, sum(p50.values()), len(self.events),
+                    "none" if self.last_event is None else
+                    f"{_event_text(self.last_event)} at {self.last_event.t_s:.2f} s", sinks or "none")
+        self.notifier.status(self._status_text(fps))
+
+    def _reload(self) -> None:
+        self.stopper.reload_requested = False
+        self.notifier.reloading()
+        try:
+            self._apply_reload()
+        finally:
+            self.notifier.ready(self._status_text(0.0))
+
+    def _apply_reload(self) -> None:
+        old = self.config
+        loader = self._reload_config
+        if loader is None:
+            if not old.source_path:
+                logger.warning("SIGHUP: no config file to reload (running on the built-in defaults and flags)")
+                return
+            path = old.source_path
+            loader = lambda: load_config(path)  # noqa: E731
+        try:
+            new = loader()
+            assert self.bundle is not None
+            validate_gestures(new, self.bundle.manifest.labels)
+            decision = self._make_decision(new)
+        except (ConfigError, ValueError, OSError) as exc:
+            logger.error("config reload failed, keeping the running config: %s", exc)
+            return
+        changes = config_changes(old, new)
+        if not changes:
+            logger.info("config reloaded from %s: no changes", new.source_path or "(flags)")
+            return
+        restart = [c for c in changes if c.startswith("runtime.") and c.split(":")[0][8:] in RESTART_FIELDS]
+        if old.sinks != new.sinks and self._injected_sinks is None:
+            try:
+                dispatcher = self._make_dispatcher(new)
+            except Exception as exc:  # noqa: BLE001 - a sink that cannot be built keeps the old ones
+                logger.error("config reload: cannot build the new sinks (%s): keeping the running config", exc)
+                return
+            assert self.dispatcher is not None
+            self.dispatcher.close(timeout_s=SINK_CLOSE_S)
+            self.dispatcher = dispatcher
+        self.decision = decision
+        if old.log_level != new.log_level:
+            logging.getLogger().setLevel(new.log_level.upper())
+        # What needs a restart stays as it is in the running config.
+        kept_runtime = dataclasses.replace(new.runtime, **{f: getattr(old.runtime, f) for f in RESTART_FIELDS})
+        self.config = dataclasses.replace(new, runtime=kept_runtime)
+        logger.info("config reloaded from %s: %s", new.source_path or "(flags)",
+                    "; ".join(c for c in changes if c not in restart))
+        for change in restart:
+            logger.warning("config reload: %s needs a restart to take effect", change)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        previous = self._install_signals()
+        try:
+            self._load()
+            self.source = self._open_source()
+            try:
+                self.dispatcher = self._make_dispatcher(self.config)
+                logger.info("source: %s, paced to %.1f fps", self.source.name, self.source.fps)
+                self._loop()
+            finally:
+                self.notifier.stopping(f"stopping ({self.stopper.stop_signal or 'end of source'})")
+                try:
+                    self.source.close()
+                finally:
+                    if self.dispatcher is not None:
+                        self.dispatcher.close(timeout_s=SINK_CLOSE_S)
+        finally:
+            self._restore_signals(previous)
+        if self.stopper.stop_signal:
+            logger.info("stopped by %s after %d frames, %d events", self.stopper.stop_signal, self.frames,
+                        len(self.events))
+        else:
+            logger.info("source ended after %d frames, %d events", self.frames, len(self.events))
+        return 0
+
+    def _loop(self) -> None:
+        assert self.source and self.stream and self.bundle and self.dispatcher and self.decision
+        source, stream, bundle = self.source, self.stream, self.bundle
+        perf = time.perf_counter
+        clock = self.clock
+        period_s = 1.0 / source.fps
+        last_t_s: float | None = None
+        status_every_s = self.config.runtime.status_interval_s
+        status_at = clock() + status_every_s
+        status_frames = 0
+        status_t = clock()
+        while not self.stopper.stop_requested:
+            t0 = perf()
+            frame = source.read()
+            t1 = perf()
+            if frame is None:
+                return
+            if last_t_s is not None and (frame.t_s < last_t_s or frame.t_s - last_t_s > GAP_PERIODS * period_s):
+                logger.info("frame time jumped from %.3f s to %.3f s: streaming state reset", last_t_s, frame.t_s)
+                stream.reset()
+            last_t_s = frame.t_s
+            features = bundle.features.extract(frame.rgb)
+            t2 = perf()
+            windows = stream.push_features(features, frame.t_s)
+            t3 = perf()
+            decision = self.decision
+            events: list[GestureEvent] = []
+            for window in windows:
+                events += decision.update(window.probs, window.end_t_s)
+            t4 = perf()
+            for event in events:
+                self.dispatcher.submit(event)
+            t5 = perf()
+            for event in events:
+                self.events.append(event)
+                self.last_event = event
+                logger.info("gesture %s (p %.2f) at %.2f s, lag %.2f s", _event_text(event), event.confidence,
+                            event.t_s, event.lag_s)
+            capture_ms = (t1 - t0) * 1000.0
+            self.times.add(max(capture_ms - frame.preprocess_ms, 0.0), frame.preprocess_ms, (t2 - t1) * 1000.0,
+                           (t3 - t2) * 1000.0, (t4 - t3) * 1000.0, (t5 - t4) * 1000.0)
+            self.frames += 1
+            if self.frames == 1:
+                self.notifier.ready(f"running, first frame at {frame.t_s:.2f} s")
+                logger.info("ready: first frame received")
+            self._tick_watchdog()
+            now = clock()
+            if now >= status_at:
+                elapsed = now - status_t
+                self._log_status((self.frames - status_frames) / elapsed if elapsed > 0 else 0.0)
+                status_frames, status_t = self.frames, now
+                status_every_s = self.config.runtime.status_interval_s
+                status_at = now + status_every_s
+            if self.stopper.reload_requested:
+                self._reload()
+            if self.max_frames is not None and self.frames >= self.max_frames:
+                logger.info("--max-frames %d reached", self.max_frames)
+                return
+
+
+def run(config: Config, *, source: FrameSource | None = None, sinks: list[Any] | None = None,
+        clock: Callable[[], float] = time.monotonic, notifier: Notifier | None = None,
+        reload_config: Callable[[], Config] | None = None, source_options: SourceOptions | None = None,
+        max_frames: int | None = None) -> int:
+    """Run the runtime until the source ends, a stop signal, or `max_frames`; returns the exit code (0).
+
+    `source`/`sinks`/`notifier` replace what `config` would open (test seams); `reload_config` builds the
+    config on SIGHUP (default: re-read `config.source_path`; the CLI re-applies its flags). Problems found
+    before the loop starts raise one-line errors: AppError, edge.bundle.BundleError (or ManifestError),
+    edge.config.ConfigError, edge.sources.SourceError.
+    """
+    return App(config, source=source, sinks=sinks, clock=clock, notifier=notifier, reload_config=reload_config,
+               source_options=source_options, max_frames=max_frames).run()
+

@@ -1,0 +1,891 @@
+"""gesture-bench latency: per-stage and per-frame cost of five ways to run gesture recognition.
+
+The source is decoded ONCE into memory at the model size, paced to the model's frame rate the way a camera
+would be (capture/decode and preprocess are timed once, there); then every variant gets exactly the same
+frames and timestamps with the same thread count:
+
+  ours       int8 features once per frame + staggered int8 recurrent states (StreamingClassifier)
+  float      the same streaming design on the bundle's float32 TFLite references (float/)
+  window     the naive window: at every decision, the int8 feature model on the last T frames and T steps
+             from zero state (what converting the whole clip model gives), decisions every hop frames
+  keras      the reference design's way: the Keras float clip model on the last T frames, every hop frames
+             (TensorFlow is imported inside that variant only, and only when it is requested and installed)
+  mediapipe  a peer: MediaPipe Hands (the hand-landmark stage of MediaPipe's Gesture Recognizer) per frame,
+             only when the `mediapipe` package is installed (imported inside that variant only)
+
+Every decision goes through the real `DecisionMaker` and every event through the real `Dispatcher` to a
+`LogSink` writing to the null device (the dispatch stage is the frame loop's `submit` call).
+
+Per-frame cost: for every measured frame (after --warmup), the time of that frame's work in each stage.
+The window variants do their work only on decision frames (every hop frames) and nothing in between, so
+their per-frame distribution is bimodal; *per-frame cost* is the mean over all measured frames (total time
+/ frames), i.e. the per-decision cost divided by hop. Ratios compare that mean against `ours`.
+
+By default each variant runs in its own subprocess (`python -m edge.bench_latency JOB RESULT`), so its peak
+RSS is its own and TensorFlow's thread settings apply; --no-isolate runs all in this process (peak RSS is
+then the process's peak so far, noted in the output).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bench_report import Progress, load_average, machine_info, memory_mb, stats_ms
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("ours", "float", "window", "keras", "mediapipe")
+VARIANT_TITLES = {
+    "ours": "int8 streaming (features once/frame + staggered int8 states)",
+    "float": "float32 TFLite streaming (same design, float/ models)",
+    "window": "naive window (int8: T feature passes + T steps per decision)",
+    "keras": "Keras float clip model per window (reference design)",
+    "mediapipe": "MediaPipe Hands per frame (peer, hand landmarks only)",
+}
+STAGES = ("capture", "preprocess", "features", "recurrent", "decision", "dispatch")
+COMPUTE_STAGES = ("features", "recurrent", "decision", "dispatch")
+"""The stages the variants differ in; capture and preprocess are shared (timed once at decode)."""
+STAGE_NOTES = {
+    "keras": "features = the whole Keras clip model (MobileNet + LSTM) per decision; recurrent is inside it",
+    "mediapipe": "features = Hands.process (palm detection when not tracking + hand landmarks); no gesture "
+                 "classifier, decision or dispatch: a lower bound for a landmark-based recogniser",
+}
+MEDIAPIPE_VERSION = "0.10.18"
+"""The [peer] pin: its wheels (cp311 x86_64 and aarch64) ship the hand models under mediapipe/modules/."""
+SYNTHETIC_SIZE_HW = (240, 320)
+"""Native size of --synthetic frames (a small camera frame), so preprocess has real work to do."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STREAM = REPO_ROOT / "demo" / "streams" / "demo.mp4"
+DEFAULT_KERAS_MODEL = REPO_ROOT / "models" / "demo" / "model.keras"
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class BenchError(ValueError):
+    """A user-facing problem with the benchmark's inputs. The message is one line."""
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """Everything `gesture-bench latency` was asked to do."""
+
+    bundle: Path
+    """Bundle folder made by gesture-convert."""
+    source: str | None = None
+    """Video file or folder of frames; None: the bundled demo stream (or synthetic frames without one)."""
+    synthetic: bool = False
+    """Deterministic random frames instead of a video (no capture/decode stage)."""
+    frames: int = 200
+    """Measured frames per variant (after warm-up)."""
+    warmup: int | None = None
+    """Frames run before measuring; None: frames_per_clip (the streaming states are all live by then)."""
+    threads: tuple[int, ...] = (1,)
+    variants: tuple[str, ...] = VARIANTS
+    keras_model: Path | None = None
+    """Keras clip model for the keras variant; None: models/demo/model.keras when present."""
+    hop_frames: int = 2
+    backend: str = "auto"
+    isolate: bool = True
+    """Run each variant in its own subprocess (honest peak RSS, TensorFlow thread settings)."""
+    peer_python: str | None = None
+    """Python interpreter (e.g. a separate venv's) that runs the mediapipe variant."""
+    config: Path | None = None
+    """gesture-edge config file: decision settings and action overrides (default: built-in defaults)."""
+    smoke: bool = False
+    progress: bool = True
+
+
+# -- frames ------------------------------------------------------------------------------------------------
+
+@dataclass
+class DecodedFrames:
+    """Model-sized RGB frames held in memory, with the shared stages' per-frame timings."""
+
+    frames: np.ndarray
+    """(N, H, W, 3) uint8 RGB."""
+    t_s: np.ndarray
+    """(N,) seconds: index / model_fps (a camera paced to the model's frame rate)."""
+    capture_ms: np.ndarray | None
+    """Per model frame: reading it from the source, including camera frames skipped to pace it (None for
+    synthetic frames)."""
+    preprocess_ms: np.ndarray
+    """Per model frame: resize to the model size (INTER_AREA) + BGR -> RGB."""
+    cpu_s: np.ndarray
+    """Per model frame: process CPU seconds of capture + preprocess."""
+    info: dict[str, Any]
+
+
+def preprocess(bgr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Camera BGR frame -> model-sized RGB uint8 (the contract: whole frame, INTER_AREA, RGB)."""
+    import cv2
+
+    height, width = size_hw
+    small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+
+
+def _video_reader(path: Path, model_fps: float) -> tuple[Callable[[], np.ndarray | None], dict[str, Any]]:
+    """A read() that returns the next BGR frame at the model's pace (skipping camera frames), or None at EOF."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise BenchError(f"{path}: cannot open the video (not a video OpenCV can decode?)")
+    src_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    if not math.isfinite(src_fps) or src_fps <= 0:
+        src_fps = model_fps
+    info = {"kind": "video", "path": str(path), "source_fps": src_fps, "camera_frames_read": 0}
+    state = {"index": 0, "next_t": 0.0}
+
+    def read() -> np.ndarray | None:
+        # Pacing like a camera set to model_fps: keep a camera frame when its time reaches the next tick.
+        while True:
+            t = state["index"] / src_fps
+            keep = src_fps <= model_fps or t + 1e-6 >= state["next_t"]
+            if keep:
+                ok, bgr = capture.read()
+            else:
+                ok, bgr = capture.grab(), None
+            if not ok:
+                return None
+            state["index"] += 1
+            info["camera_frames_read"] += 1
+            if keep:
+                state["next_t"] += 1.0 / model_fps
+                return bgr
+
+    info["release"] = capture.release
+    return read, info
+
+
+def _folder_reader(path: Path) -> tuple[Callable[[], np.ndarray | None], dict[str, Any]]:
+    import cv2
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BenchError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder")
+    state = {"index": 0}
+    info: dict[str, Any] = {"kind": "folder", "path": str(path), "images": len(files), "camera_frames_read": 0}
+
+    def read() -> np.ndarray | None:
+        if state["index"] >= len(files):
+            return None
+        image = cv2.imread(str(files[state["index"]]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise BenchError(f"{files[state['index']]}: not a readable image")
+        state["index"] += 1
+        info["camera_frames_read"] += 1
+        return image
+
+    return read, info
+
+
+def resolve_source(settings: LatencySettings) -> Path | None:
+    """The source path to decode, or None for synthetic frames."""
+    if settings.synthetic:
+        return None
+    if settings.source is None:
+        if DEFAULT_STREAM.is_file():
+            return DEFAULT_STREAM
+        logger.warning("no --source and no bundled demo stream at %s: using --synthetic frames", DEFAULT_STREAM)
+        return None
+    path = Path(settings.source)
+    if not path.exists():
+        raise BenchError(f"--source {settings.source}: not found (expected a video file or a folder of images)")
+    if path.is_file() and path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise BenchError(f"--source {settings.source}: expected a video ({', '.join(VIDEO_SUFFIXES)}) "
+                         "or a folder of images")
+    return path
+
+
+def decode_frames(source: Path | None, size_hw: tuple[int, int], model_fps: float, count: int,
+                  progress: bool = True) -> DecodedFrames:
+    """Decode `count` model frames once (re-opening a short source from its start), timing each stage."""
+    frames = np.empty((count, *size_hw, 3), dtype=np.uint8)
+    capture_ms = np.zeros(count)
+    preprocess_ms = np.zeros(count)
+    cpu_s = np.zeros(count)
+    bar = Progress(count, "decode", enabled=progress)
+    if source is None:
+        rng = np.random.default_rng(0)
+        info: dict[str, Any] = {"kind": "synthetic", "path": None, "native_size_hw": list(SYNTHETIC_SIZE_HW),
+                                "camera_frames_read": 0}
+        # Smooth random shapes plus noise: deterministic, and not trivially compressible.
+        base = rng.integers(0, 256, size=(count + 8, 30, 40, 3), dtype=np.uint8)
+        import cv2
+
+        for i in range(count):
+            bgr = cv2.resize(base[i], SYNTHETIC_SIZE_HW[::-1], interpolation=cv2.INTER_LINEAR)
+            bgr = cv2.add(bgr, rng.integers(0, 24, size=bgr.shape, dtype=np.uint8))
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            frames[i] = preprocess(bgr, size_hw)
+            preprocess_ms[i] = (time.perf_counter() - t0) * 1000.0
+            cpu_s[i] = time.process_time() - cpu0
+            bar.update()
+        bar.close()
+        return DecodedFrames(frames, np.arange(count) / model_fps, None, preprocess_ms, cpu_s, info)
+
+    def open_reader() -> tuple[Callable[[], np.ndarray | None], dict[str, Any]]:
+        return _folder_reader(source) if source.is_dir() else _video_reader(source, model_fps)
+
+    read, info = open_reader()
+    passes, camera_frames, this_pass = 1, 0, 0
+    i = 0
+    while i < count:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        bgr = read()
+        t1 = time.perf_counter()
+        if bgr is None:
+            if this_pass == 0:
+                raise BenchError(f"{source}: no frames could be decoded")
+            camera_frames += info["camera_frames_read"]
+            if "release" in info:
+                info["release"]()
+            read, info = open_reader()
+            passes, this_pass = passes + 1, 0
+            continue
+        this_pass += 1
+        frames[i] = preprocess(bgr, size_hw)
+        capture_ms[i] = (t1 - t0) * 1000.0
+        preprocess_ms[i] = (time.perf_counter() - t1) * 1000.0
+        cpu_s[i] = time.process_time() - cpu0
+        i += 1
+        bar.update()
+    bar.close()
+    camera_frames += info["camera_frames_read"]
+    if "release" in info:
+        info["release"]()
+    info = {k: v for k, v in info.items() if k != "release"}
+    info.update(camera_frames_read=camera_frames, passes=passes, model_frames=count)
+    if passes > 1:
+        logger.info("%s is shorter than %d model frames: decoded it %d times from the start", source, count, passes)
+    return DecodedFrames(frames, np.arange(count) / model_fps, capture_ms, preprocess_ms, cpu_s, info)
+
+
+# -- availability ------------------------------------------------------------------------------------------
+
+def variant_unavailable(variant: str, settings: LatencySettings) -> str | None:
+    """Why a variant cannot run here (None when it can). Never imports the heavy packages."""
+    if variant == "float":
+        from edge.manifest import Manifest
+
+        manifest = Manifest.load(settings.bundle)
+        if manifest.float_features is None or manifest.float_step is None:
+            return "the bundle has no float/ reference models (manifest float_features/float_step missing)"
+    if variant == "keras":
+        if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
+            return "TensorFlow/Keras not installed (pip install 'gesture-edge[convert]')"
+        model = keras_model_path(settings)
+        if model is None:
+            return f"no Keras clip model: pass --keras-model PATH ({DEFAULT_KERAS_MODEL} not found)"
+        if not model.is_file():
+            return f"--keras-model {model}: not found"
+    if variant == "mediapipe":
+        if settings.peer_python:
+            try:
+                probe = subprocess.run([settings.peer_python, "-c", "import mediapipe"], capture_output=True,
+                                       text=True, timeout=120)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"--peer-python {settings.peer_python}: cannot run ({exc})"
+            if probe.returncode != 0:
+                return f"mediapipe not importable by --peer-python {settings.peer_python}"
+        elif importlib.util.find_spec("mediapipe") is None:
+            return f"mediapipe not installed (pip install 'gesture-edge[peer]', i.e. mediapipe=={MEDIAPIPE_VERSION})"
+    return None
+
+
+def keras_model_path(settings: LatencySettings) -> Path | None:
+    """--keras-model, else the demo model when present."""
+    if settings.keras_model is not None:
+        return settings.keras_model
+    return DEFAULT_KERAS_MODEL if DEFAULT_KERAS_MODEL.is_file() else None
+
+
+# -- one variant (runs in a worker process or in this one) ------------------------------------------------
+
+def _decision_pieces(job: dict[str, Any]) -> tuple[Any, Any, list[str]]:
+    """A DecisionMaker and a started Dispatcher with a LogSink to the null device, or None + a note."""
+    notes = []
+    maker = dispatcher = None
+    try:
+        from edge.decision import DecisionMaker
+        from edge.settings import DecisionSettings
+
+        raw = dict(job["decision"])
+        raw["thresholds"] = dict(raw.get("thresholds", {}))
+        raw["repeat_gestures"] = tuple(raw.get("repeat_gestures", ()))
+        maker = DecisionMaker(tuple(job["labels"]), dict(job["actions"]), DecisionSettings(**raw),
+                              job["background_label"])
+    except ImportError as exc:
+        notes.append(f"decision stage not measured: edge.decision unavailable ({exc})")
+    from edge.sinks.base import Dispatcher, LogSink
+
+    null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed in _close_dispatch
+    dispatcher = Dispatcher([LogSink(stream=null)])
+    dispatcher.start()
+    dispatcher._bench_null = null  # type: ignore[attr-defined]
+    return maker, dispatcher, notes
+
+
+def _close_dispatch(dispatcher: Any) -> dict[str, Any]:
+    dispatcher.close(timeout_s=2.0)
+    stats = dispatcher.stats()
+    dispatcher._bench_null.close()
+    return stats
+
+
+class _Timer:
+    """Per-frame stage clocks: add(stage, seconds) accumulates into the current frame's slot."""
+
+    def __init__(self, frames: int, stages: Sequence[str]) -> None:
+        self.ms = {stage: np.zeros(frames) for stage in stages}
+        self.row = -1
+
+    def add(self, stage: str, seconds: float) -> None:
+        if self.row >= 0:
+            self.ms[stage][self.row] += seconds * 1000.0
+
+
+def _decide_and_dispatch(maker: Any, dispatcher: Any, timer: _Timer, probs: np.ndarray, t_s: float,
+                         counts: dict[str, int]) -> None:
+    counts["windows"] += 1
+    if maker is None:
+        return
+    t0 = time.perf_counter()
+    events = maker.update(probs, t_s)
+    t1 = time.perf_counter()
+    timer.add("decision", t1 - t0)
+    counts["decisions"] += 1
+    for event in events:
+        dispatcher.submit(event)
+        counts["events"] += 1
+    timer.add("dispatch", time.perf_counter() - t1)
+
+
+def run_job(job: dict[str, Any], frames: np.ndarray, t_s: np.ndarray, progress: bool = True) -> dict[str, Any]:
+    """Run one variant over all frames; measure the frames after job['warmup']."""
+    variant = job["variant"]
+    result: dict[str, Any] = {"variant": variant, "threads": job["threads"], "status": "ok", "notes": []}
+    warmup = int(job["warmup"])
+    measured = len(frames) - warmup
+    memory = memory_mb()
+    t0 = time.perf_counter()
+    runner = _RUNNERS[variant]
+    try:
+        state = runner.setup(job, result)
+    except Exception as exc:  # noqa: BLE001 - reported as the variant's failure, the others still run
+        return {**result, "status": "failed", "reason": _one_line(exc)}
+    result["setup_s"] = time.perf_counter() - t0
+    result["rss_mb"] = {"baseline": memory["rss"], "after_setup": memory_mb()["rss"], "source": memory["source"]}
+    timer = _Timer(measured, [s for s in COMPUTE_STAGES if s in runner.stages])
+    counts = {"windows": 0, "decisions": 0, "events": 0}
+    snapshot: dict[str, int] = {}
+    bar = Progress(len(frames), f"{variant}@{job['threads'] or '-'}t", enabled=progress)
+    cpu0 = wall0 = 0.0
+    try:
+        for i in range(len(frames)):
+            if i == warmup:
+                snapshot = runner.counters(state)
+                counts = {"windows": 0, "decisions": 0, "events": 0}
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+            timer.row = i - warmup
+            runner.frame(state, timer, frames[i], float(t_s[i]), i, counts)
+            bar.update()
+        loop_wall_s = time.perf_counter() - wall0
+        loop_cpu_s = time.process_time() - cpu0
+    except Exception as exc:  # noqa: BLE001
+        bar.close()
+        return {**result, "status": "failed", "reason": _one_line(exc)}
+    bar.close()
+    final = runner.counters(state)
+    result["invocations"] = _invocations({k: final[k] - snapshot.get(k, 0) for k in final}, counts, measured)
+    result["dispatch"] = runner.close(state)
+    result["stages_ms"] = {stage: timer.ms[stage].tolist() for stage in timer.ms}
+    result["loop_wall_s"] = loop_wall_s
+    result["loop_cpu_s"] = loop_cpu_s
+    result["measured_frames"] = measured
+    end = memory_mb()
+    result["rss_mb"].update(end=end["rss"], peak=end["peak"], growth=end["peak"] - memory["rss"])
+    result["pid"] = os.getpid()
+    return result
+
+
+def _invocations(model_counts: dict[str, int], counts: dict[str, int], frames: int) -> dict[str, Any]:
+    out: dict[str, Any] = {**model_counts, **counts, "frames": frames}
+    for key, value in model_counts.items():
+        out[f"{key}_per_frame"] = value / frames if frames else None
+        out[f"{key}_per_window"] = value / counts["windows"] if counts["windows"] else None
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class _Runner:
+    """How one variant sets up, processes a frame, and reports its model invocation counters."""
+
+    stages: tuple[str, ...] = COMPUTE_STAGES
+
+    def setup(self, job: dict[str, Any], result: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def frame(self, state: Any, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
+              counts: dict[str, int]) -> None:
+        raise NotImplementedError
+
+    def counters(self, state: Any) -> dict[str, int]:
+        return {}
+
+    def close(self, state: Any) -> dict[str, Any] | None:
+        dispatcher = getattr(state, "dispatcher", None)
+        return _close_dispatch(dispatcher) if dispatcher is not None else None
+
+
+@dataclass
+class _StreamState:
+    bundle: Any
+    stream: Any
+    maker: Any
+    dispatcher: Any
+
+
+class _Streaming(_Runner):
+    """ours / float: StreamingClassifier, feature pass and recurrent steps timed apart."""
+
+    def __init__(self, precision: str) -> None:
+        self.precision = precision
+
+    def setup(self, job: dict[str, Any], result: dict[str, Any]) -> _StreamState:
+        from edge.bundle import load_bundle
+        from edge.stream import StreamingClassifier
+
+        bundle = load_bundle(job["bundle"], backend=job["backend"], num_threads=job["threads"],
+                             precision=self.precision)
+        result["backend"] = f"{bundle.backend.name} {bundle.backend.version}"
+        stream = StreamingClassifier(bundle, hop_frames=job["hop_frames"])
+        result["steps_per_frame_expected"] = stream.steps_per_frame
+        maker, dispatcher, notes = _decision_pieces(job)
+        result["notes"].extend(notes)
+        return _StreamState(bundle, stream, maker, dispatcher)
+
+    def frame(self, state: _StreamState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
+              counts: dict[str, int]) -> None:
+        # StreamingClassifier.push is exactly extract + push_features; called apart to time them apart.
+        t0 = time.perf_counter()
+        q = state.bundle.features.extract(frame)
+        t1 = time.perf_counter()
+        windows = state.stream.push_features(q, t_s)
+        timer.add("features", t1 - t0)
+        timer.add("recurrent", time.perf_counter() - t1)
+        for window in windows:
+            _decide_and_dispatch(state.maker, state.dispatcher, timer, window.probs, window.end_t_s, counts)
+
+    def counters(self, state: _StreamState) -> dict[str, int]:
+        return {"features": state.bundle.features.invocations, "step": state.bundle.step.invocations}
+
+
+@dataclass
+class _WindowState(_StreamState):
+    buffer: deque
+    frames_per_clip: int
+    hop_frames: int
+
+
+class _Window(_Streaming):
+    """The naive window: T feature passes + T steps from zero state at every decision."""
+
+    def __init__(self) -> None:
+        super().__init__("int8")
+
+    def setup(self, job: dict[str, Any], result: dict[str, Any]) -> _WindowState:
+        base = super().setup(job, result)
+        result.pop("steps_per_frame_expected", None)
+        frames = base.bundle.frames_per_clip
+        return _WindowState(base.bundle, None, base.maker, base.dispatcher, deque(maxlen=frames), frames,
+                            job["hop_frames"])
+
+    def frame(self, state: _WindowState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
+              counts: dict[str, int]) -> None:
+        state.buffer.append(frame)
+        # Same cadence as StreamingClassifier: windows start every hop frames, so one ends at
+        # index = start + T - 1 with start % hop == 0.
+        first = state.frames_per_clip - 1
+        if index < first or (index - first) % state.hop_frames:
+            return
+        bundle = state.bundle
+        t0 = time.perf_counter()
+        features = [bundle.features.extract(f) for f in state.buffer]
+        t1 = time.perf_counter()
+        # The recurrent half of classify_window_raw, from zero state.
+        recurrent = bundle.step.zero_state()
+        from edge.bundle import zero_of
+
+        x = zero_of(bundle.step.spec.inputs["features"])
+        out = None
+        for q in features:
+            bundle.features_to_step(q, x)
+            out = bundle.step.run({"features": x, **recurrent})
+            for role in recurrent:
+                bundle.state_feedback[role](out[role], recurrent[role])
+        probs = bundle.probabilities(out["probs"])
+        timer.add("features", t1 - t0)
+        timer.add("recurrent", time.perf_counter() - t1)
+        _decide_and_dispatch(state.maker, state.dispatcher, timer, probs, t_s, counts)
+
+
+@dataclass
+class _KerasState:
+    model: Any
+    maker: Any
+    dispatcher: Any
+    buffer: deque
+    frames_per_clip: int
+    hop_frames: int
+    calls: int = 0
+
+
+class _Keras(_Runner):
+    """The reference design's way: the Keras float clip model on every window (TensorFlow imported here)."""
+
+    stages = ("features", "decision", "dispatch")
+
+    def setup(self, job: dict[str, Any], result: dict[str, Any]) -> _KerasState:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        threads = int(job["threads"])
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already initialised in this process (--no-isolate)
+            result["notes"].append("TensorFlow was already initialised: its thread settings could not be applied")
+        import keras
+
+        model = keras.models.load_model(job["keras_model"], compile=False)
+        result["backend"] = f"tensorflow {tf.__version__} / keras {keras.__version__}"
+        frames = int(model.input_shape[1])
+        if frames != job["frames_per_clip"] or tuple(model.input_shape[2:4]) != tuple(job["size_hw"]):
+            raise BenchError(f"{job['keras_model']}: input shape {model.input_shape} does not match the bundle "
+                             f"({job['frames_per_clip']} frames of {job['size_hw'][0]}x{job['size_hw'][1]})")
+        model.predict_on_batch(np.zeros((1, *model.input_shape[1:]), dtype=np.float32))  # builds the graph
+        maker, dispatcher, notes = _decision_pieces(job)
+        result["notes"].extend(notes + [STAGE_NOTES["keras"]])
+        return _KerasState(model, maker, dispatcher, deque(maxlen=frames), frames, job["hop_frames"])
+
+    def frame(self, state: _KerasState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
+              counts: dict[str, int]) -> None:
+        state.buffer.append(frame)
+        first = state.frames_per_clip - 1
+        if index < first or (index - first) % state.hop_frames:
+            return
+        t0 = time.perf_counter()
+        clip = np.stack(state.buffer).astype(np.float32)[None]
+        probs = np.asarray(state.model.predict_on_batch(clip), dtype=np.float32).reshape(-1)
+        state.calls += 1
+        timer.add("features", time.perf_counter() - t0)
+        _decide_and_dispatch(state.maker, state.dispatcher, timer, probs, t_s, counts)
+
+    def counters(self, state: _KerasState) -> dict[str, int]:
+        return {"clip_model": state.calls}
+
+
+@dataclass
+class _HandsState:
+    hands: Any
+    calls: int = 0
+
+
+class _MediaPipe(_Runner):
+    """MediaPipe Hands (legacy solutions API, whose models ship in the wheel) on every frame."""
+
+    stages = ("features",)
+
+    def setup(self, job: dict[str, Any], result: dict[str, Any]) -> _HandsState:
+        import mediapipe as mp
+
+        result["backend"] = f"mediapipe {getattr(mp, '__version__', 'unknown')}"
+        modules = Path(mp.__file__).resolve().parent / "modules"
+        result["model_files"] = {
+            str(p.relative_to(modules.parent)): p.stat().st_size
+            for p in sorted(modules.glob("*/*.tflite"))
+            if p.name in ("palm_detection_full.tflite", "hand_landmark_full.tflite")
+        }
+        hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=1, model_complexity=1,
+                                         min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        result["notes"].append(STAGE_NOTES["mediapipe"])
+        result["notes"].append("MediaPipe's legacy API has no thread setting: --threads does not apply")
+        return _HandsState(hands)
+
+    def frame(self, state: _HandsState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
+              counts: dict[str, int]) -> None:
+        t0 = time.perf_counter()
+        state.hands.process(frame)
+        state.calls += 1
+        timer.add("features", time.perf_counter() - t0)
+
+    def counters(self, state: _HandsState) -> dict[str, int]:
+        return {"hands": state.calls}
+
+    def close(self, state: _HandsState) -> None:
+        state.hands.close()
+        return None
+
+
+_RUNNERS: dict[str, _Runner] = {
+    "ours": _Streaming("int8"), "float": _Streaming("float"), "window": _Window(), "keras": _Keras(),
+    "mediapipe": _MediaPipe(),
+}
+
+
+# -- orchestration -------------------------------------------------------------------------------------------
+
+def _job(variant: str, threads: int | None, settings: LatencySettings, manifest: Any, warmup: int,
+         decision: dict[str, Any], actions: dict[str, str]) -> dict[str, Any]:
+    keras_model = keras_model_path(settings)
+    return {
+        "variant": variant, "threads": threads, "bundle": str(settings.bundle), "backend": settings.backend,
+        "hop_frames": settings.hop_frames, "warmup": warmup, "labels": list(manifest.labels),
+        "background_label": manifest.background_label, "actions": actions, "decision": decision,
+        "frames_per_clip": manifest.frames_per_clip,
+        "size_hw": [manifest.input_height_px, manifest.input_width_px],
+        "keras_model": str(keras_model) if keras_model else None,
+    }
+
+
+def _run_isolated(job: dict[str, Any], frames_path: Path, t_path: Path, work: Path, python: str,
+                  progress: bool) -> dict[str, Any]:
+    name = f"{job['variant']}-{job['threads']}"
+    job_path, result_path = work / f"{name}.job.json", work / f"{name}.result.json"
+    job_path.write_text(json.dumps({**job, "frames_path": str(frames_path), "t_path": str(t_path),
+                                    "progress": progress}), encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.perf_counter()
+    proc = subprocess.run([python, "-m", "edge.bench_latency", str(job_path), str(result_path)], env=env,
+                          stdout=subprocess.DEVNULL, stderr=None if progress else subprocess.DEVNULL)
+    if result_path.is_file():
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    else:
+        result = {"variant": job["variant"], "threads": job["threads"], "status": "failed",
+                  "reason": f"worker exited with status {proc.returncode} without a result", "notes": []}
+    result["process_wall_s"] = time.perf_counter() - started
+    result["isolated"] = True
+    return result
+
+
+def worker_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of a worker process: `python -m edge.bench_latency JOB.json RESULT.json`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m edge.bench_latency JOB.json RESULT.json (internal to gesture-bench)",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    frames = np.load(job["frames_path"])
+    t_s = np.load(job["t_path"])
+    try:
+        result = run_job(job, frames, t_s, progress=job.get("progress", True))
+    except Exception as exc:  # noqa: BLE001 - always leave a result behind
+        result = {"variant": job["variant"], "threads": job["threads"], "status": "failed",
+                  "reason": _one_line(exc), "notes": []}
+    from edge.manifest import write_text_atomic
+
+    write_text_atomic(Path(args[1]), json.dumps(result))
+    return 0
+
+
+def run_latency(settings: LatencySettings) -> dict[str, Any]:
+    """The whole latency benchmark; returns the JSON-ready report (see `edge.bench` for the outputs)."""
+    from edge.bundle import BundleError  # noqa: F401 - the same error type load_bundle raises
+    from edge.manifest import Manifest, ManifestError
+
+    try:
+        manifest = Manifest.load(settings.bundle)
+        manifest.verify_files(settings.bundle)
+    except ManifestError as exc:
+        raise BenchError(str(exc)) from None
+    decision, actions, config_source = decision_config(settings.config, manifest)
+    frames_per_clip = manifest.frames_per_clip
+    if not 1 <= settings.hop_frames <= frames_per_clip:
+        raise BenchError(f"--hop {settings.hop_frames}: expected 1..{frames_per_clip} (frames per clip)")
+    warmup = frames_per_clip if settings.warmup is None else settings.warmup
+    size_hw = (manifest.input_height_px, manifest.input_width_px)
+    load_start = load_average()
+    source = resolve_source(settings)
+    started = time.perf_counter()
+    decoded = decode_frames(source, size_hw, manifest.model_fps, warmup + settings.frames, settings.progress)
+    runs: list[dict[str, Any]] = []
+    plan: list[tuple[str, int | None]] = []
+    for variant in settings.variants:
+        reason = variant_unavailable(variant, settings)
+        if reason is not None:
+            logger.warning("variant %s skipped: %s", variant, reason)
+            runs.append({"variant": variant, "threads": None, "status": "skipped", "reason": reason, "notes": []})
+            continue
+        if variant == "mediapipe":
+            plan.append((variant, None))
+        else:
+            plan.extend((variant, threads) for threads in settings.threads)
+    # Thread count outermost, the variants side by side within it; heavy imports last within a process.
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    plan.sort(key=lambda p: (order[p[0]] >= order["keras"], p[1] or 0, order[p[0]]))
+    with tempfile.TemporaryDirectory(prefix="gesture-bench-") as tmp:
+        work = Path(tmp)
+        frames_path, t_path = work / "frames.npy", work / "t_s.npy"
+        if settings.isolate:
+            np.save(frames_path, decoded.frames)
+            np.save(t_path, decoded.t_s)
+        for number, (variant, threads) in enumerate(plan, start=1):
+            if settings.progress:
+                print(f"[{number}/{len(plan)}] {variant} threads={threads or '-'}", file=sys.stderr, flush=True)
+            job = _job(variant, threads, settings, manifest, warmup, decision, actions)
+            if settings.isolate:
+                python = settings.peer_python if (variant == "mediapipe" and settings.peer_python) else sys.executable
+                result = _run_isolated(job, frames_path, t_path, work, python, settings.progress)
+            else:
+                result = run_job(job, decoded.frames, decoded.t_s, progress=settings.progress)
+                result["isolated"] = False
+                result["notes"].append("peak RSS is this process's peak so far (--no-isolate)")
+            runs.append(result)
+    report = assemble(settings, manifest, decoded, runs, warmup, config_source)
+    report["load_average"] = {"start": load_start, "end": load_average()}
+    report["wall_s"] = time.perf_counter() - started
+    return report
+
+
+def decision_config(config: Path | None, manifest: Any) -> tuple[dict[str, Any], dict[str, str], str]:
+    """Decision settings and gesture -> action map: the config file's when given, else the defaults."""
+    from edge.settings import DecisionSettings
+
+    actions = dict(manifest.actions)
+    if config is None:
+        return dataclasses.asdict(DecisionSettings()), actions, "built-in defaults"
+    from edge.config import ConfigError, load_config
+
+    try:
+        loaded = load_config(config)
+    except ConfigError as exc:
+        raise BenchError(str(exc)) from None
+    from edge.decision import merged_actions
+
+    return dataclasses.asdict(loaded.decision), merged_actions(actions, loaded.actions), str(config)
+
+
+def _model_files(settings: LatencySettings, manifest: Any) -> dict[str, int]:
+    files = {}
+    for key, spec in manifest.model_specs().items():
+        path = settings.bundle / spec.file
+        files[spec.file] = path.stat().st_size
+    return files
+
+
+def assemble(settings: LatencySettings, manifest: Any, decoded: DecodedFrames, runs: list[dict[str, Any]],
+             warmup: int, config_source: str) -> dict[str, Any]:
+    """Turn the raw per-frame timings into the report: stage statistics, totals, ratios against ours."""
+    measured = slice(warmup, None)
+    capture = decoded.capture_ms[measured] if decoded.capture_ms is not None else None
+    pre = decoded.preprocess_ms[measured]
+    shared_ms = (capture if capture is not None else 0.0) + pre
+    shared_cpu_s = float(decoded.cpu_s[measured].sum())
+    bundle_files = _model_files(settings, manifest)
+    keras_model = keras_model_path(settings)
+    for run in runs:
+        if run.get("status") != "ok":
+            continue
+        stages = {name: np.asarray(values) for name, values in run.pop("stages_ms").items()}
+        compute = sum(stages.values()) if stages else np.zeros(len(pre))
+        total = compute + shared_ms
+        frames = len(total)
+        run["stages"] = {
+            "capture": stats_ms(capture) if capture is not None else None,
+            "preprocess": stats_ms(pre),
+            **{name: (stats_ms(stages[name]) if name in stages else None) for name in COMPUTE_STAGES},
+            "compute": stats_ms(compute),
+            "total": stats_ms(total),
+        }
+        run["per_frame_compute_ms"] = float(compute.mean())
+        run["per_frame_total_ms"] = float(total.mean())
+        busy_s = run["loop_wall_s"] + float(shared_ms.sum()) / 1000.0
+        run["sustained_fps"] = frames / busy_s if busy_s > 0 else None
+        run["cpu_ms_per_frame"] = (run["loop_cpu_s"] + shared_cpu_s) * 1000.0 / frames
+        run["samples_ms"] = {"total": total.round(4).tolist(), "compute": compute.round(4).tolist(),
+                             **{name: v.round(4).tolist() for name, v in stages.items()}}
+        variant = run["variant"]
+        if variant in ("ours", "window"):
+            run.setdefault("model_files", {k: v for k, v in bundle_files.items() if not k.startswith("float/")})
+        elif variant == "float":
+            run.setdefault("model_files", {k: v for k, v in bundle_files.items() if k.startswith("float/")})
+        elif variant == "keras" and keras_model is not None:
+            run.setdefault("model_files", {keras_model.name: keras_model.stat().st_size})
+        run["model_bytes"] = sum(run.get("model_files", {}).values())
+    _add_ratios(runs)
+    return {
+        "tool": "gesture-bench latency",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "bundle": {
+            "path": str(settings.bundle), "labels": list(manifest.labels), "frames_per_clip": manifest.frames_per_clip,
+            "model_fps": manifest.model_fps, "input_size_hw": [manifest.input_height_px, manifest.input_width_px],
+            "quantization": manifest.quantization, "cell": manifest.cell, "files": bundle_files,
+        },
+        "source": decoded.info,
+        "settings": {
+            "frames": settings.frames, "warmup": warmup, "threads": list(settings.threads),
+            "variants": list(settings.variants), "hop_frames": settings.hop_frames, "backend": settings.backend,
+            "isolate": settings.isolate, "smoke": settings.smoke, "decision_config": config_source,
+            "keras_model": str(keras_model) if keras_model else None, "peer_python": settings.peer_python,
+        },
+        "stages": list(STAGES),
+        "shared": {"capture": stats_ms(capture) if capture is not None else None, "preprocess": stats_ms(pre)},
+        "definitions": {
+            "per_frame_compute_ms": "mean over measured frames of features + recurrent + decision + dispatch "
+                                    "(the window variants work on every hop-th frame only: per-decision cost / hop)",
+            "per_frame_total_ms": "per_frame_compute_ms + capture + preprocess (shared, timed once at decode)",
+            "sustained_fps": "measured frames / (variant loop wall time + capture + preprocess time)",
+            "cpu_ms_per_frame": "process CPU time (all threads) of the variant loop + decode, per measured frame",
+            "ratio_vs_ours": "this variant's per-frame figure / ours at the same thread count",
+            "rss_mb": "the variant's process (VmRSS/VmHWM): baseline = RSS with the frames loaded, before any "
+                      "model; peak = the process's own high-water mark; growth = peak - baseline",
+        },
+        "runs": runs,
+    }
+
+
+def _add_ratios(runs: list[dict[str, Any]]) -> None:
+    ours = {r["threads"]: r for r in runs if r["variant"] == "ours" and r.get("status") == "ok"}
+    for run in runs:
+        if run.get("status") != "ok":
+            continue
+        base = ours.get(run["threads"]) or (ours[min(ours)] if ours else None)
+        if base is None:
+            continue
+        run["ratio_vs_ours"] = {
+            "compute": run["per_frame_compute_ms"] / base["per_frame_compute_ms"],
+            "total": run["per_frame_total_ms"] / base["per_frame_total_ms"],
+            "cpu": run["cpu_ms_per_frame"] / base["cpu_ms_per_frame"],
+            "against_threads": base["threads"],
+        }
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
