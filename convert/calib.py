@@ -100,7 +100,7 @@ def load_clip_tolerant(ref: ClipRef, frames: int, size_hw: tuple[int, int]) -> n
             return np.stack(clip)
         files.remove(unreadable[-1])
     if unreadable:
-        logger.warning("%s: skipped (%d unreadable frame(s), first: %s; %d readable, %d needed)",
+        logger.warning("%s: skipped (%d unreadable frame(s), first: %s; %d frames left, %d needed)",
                        ref.folder, len(unreadable), unreadable[0].name, len(files), frames)
     else:
         logger.warning("%s: skipped (has %d frames, %d needed)", ref.folder, len(files), frames)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -204,8 +204,12 @@ def check_inputs(s: ExportSettings) -> None:
         raise ExportError(f"{s.model}: expected a Keras model file (.keras, or legacy .h5)")
     if s.out.exists() and (not s.out.is_dir() or any(s.out.iterdir())) and not s.force:
         raise ExportError(f"--out {s.out}: already exists (use --force to replace it)")
-    if s.out.resolve() in (s.calib.resolve(), s.model.parent.resolve()):
-        raise ExportError(f"--out {s.out}: would replace the calibration or model folder; choose another")
+    out = s.out.resolve()
+    for what, path in (("calibration clips", s.calib), ("validation clips", s.val), ("model", s.model)):
+        if path is None:
+            continue
+        if out == path.resolve() or out in path.resolve().parents:
+            raise ExportError(f"--out {s.out}: would replace the folder holding the {what}; choose another")
     if s.calib_frames < 1:
         raise ExportError(f"--calib-frames: expected >= 1, got {s.calib_frames}")
     if not 0.0 <= s.min_agreement <= 1.0:
@@ -398,7 +402,7 @@ def _convert_models(s: ExportSettings, model: Any, facts: _Facts, clips: _Clips,
         ConversionError,
         convert_features,
         convert_step,
-        native_stderr_to_log,
+        quiet_native_stderr,
         non_integer_ops,
         step_calibration_samples,
     )
@@ -421,7 +425,7 @@ def _convert_models(s: ExportSettings, model: Any, facts: _Facts, clips: _Clips,
         frames.append(stretched)
     quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
     models: dict[str, bytes] = {}
-    with (native_stderr_to_log(quiet) as visible, tempfile.TemporaryDirectory(prefix="gesture-convert.") as work,
+    with (quiet_native_stderr(quiet) as visible, tempfile.TemporaryDirectory(prefix="gesture-convert.") as work,
           _as_export_error(ConversionError)):
         progress = _progress(visible)
         samples = step_calibration_samples(frame_model, step_model, calib_clips, parts.cell, progress)
@@ -472,15 +476,17 @@ def _write_manifest(s: ExportSettings, tmp: Path, facts: _Facts, labels: LabelIn
     return manifest
 
 
-def _validate(s: ExportSettings, tmp: Path, model: Any, facts: _Facts, labels: LabelInfo, clips: _Clips) -> Any:
-    """Keras clip model vs the bundle run by the edge runtime, on every readable validation clip."""
+def _validate(s: ExportSettings, tmp: Path, facts: _Facts, labels: LabelInfo, clips: _Clips) -> Any:
+    """The Keras clip model's layers vs the bundle run by the edge runtime, on every readable validation clip."""
     from convert import calib as calib_mod
     from convert.report import evaluate
-    from convert.structure import preprocess_clip
+    from convert.structure import build_frame_model, clip_probs
     from edge.bundle import BundleError
 
+    frame_model = build_frame_model(facts.parts, facts.input_scale)
+
     def keras_probs(batch_uint8: np.ndarray) -> np.ndarray:
-        return np.asarray(model(preprocess_clip(batch_uint8, facts.input_scale), training=False))
+        return clip_probs(frame_model, facts.parts, batch_uint8)
 
     try:
         evaluation = evaluate(tmp, keras_probs, calib_mod.iter_clips(clips.val, facts.frames, facts.size_hw),
@@ -527,7 +533,7 @@ def _report(s: ExportSettings, facts: _Facts, labels: LabelInfo, conv: _Converte
 
 def export_bundle(s: ExportSettings) -> ExportResult:
     """Convert, validate and write the bundle; ExportError (one line) on any user-facing problem."""
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     check_inputs(s)
     labels = read_labels(s.labels, s.model)
     if labels is None:
@@ -547,9 +553,10 @@ def export_bundle(s: ExportSettings) -> ExportResult:
         converted = _convert_models(s, model, facts, clips, timing)
         manifest = _write_manifest(s, tmp, facts, labels, converted)
         t = time.monotonic()
-        evaluation = _validate(s, tmp, model, facts, labels, clips)
+        evaluation = _validate(s, tmp, facts, labels, clips)
         timing["validate"] = time.monotonic() - t
         timing["total"] = time.monotonic() - started
+        timing["total_cpu"] = time.process_time() - started_cpu
 
         from convert.report import summarize, write_report
 

@@ -20,7 +20,6 @@ import io
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -44,10 +43,11 @@ class ConversionError(RuntimeError):
 
 
 @contextlib.contextmanager
-def native_stderr_to_log(enabled: bool = True) -> Iterator[io.TextIOBase]:
-    """Capture what TensorFlow's C++ side prints on fd 2 (converter chatter) and log it at debug level.
+def quiet_native_stderr(enabled: bool = True) -> Iterator[io.TextIOBase]:
+    """Send what TensorFlow's C++ side prints on fd 2 (converter chatter) nowhere while converting.
 
-    Yields a text stream on the real stderr for progress bars that must stay visible meanwhile.
+    Yields a text stream on the real stderr for progress bars that must stay visible meanwhile. Disabled
+    (everything shown) at --log-level debug.
     """
     sys.stderr.flush()
     if not enabled:
@@ -55,19 +55,15 @@ def native_stderr_to_log(enabled: bool = True) -> Iterator[io.TextIOBase]:
         return
     saved = os.dup(2)
     visible = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0), write_through=True)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
             yield visible
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            visible.close()
-            sink.seek(0)
-            captured = sink.read().decode("utf-8", errors="replace").strip()
-            if captured:
-                logger.debug("converter output:\n%s", captured)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        visible.close()
 
 
 def _saved_model(model: Any, fn: Any, directory: str) -> str:
@@ -100,7 +96,8 @@ def _convert(saved_model: str, *, quantize: str | None = None,
         return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001 - the converter raises many types; report one line
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise ConversionError(f"converting {what} failed: {first.strip()[:300]}") from None
+        raise ConversionError(f"converting {what} failed: {first.strip()[:300]} (--log-level debug shows the "
+                              f"converter's own output)") from None
 
 
 def convert_features(frame_model: Any, size_hw: tuple[int, int], calibration: Sequence[np.ndarray], workdir: str,

@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert._render import (BACKGROUND_KINDS, GESTURE_KINDS, Act, Furniture, Look, Person, Scene,
+from convert._render import (BACKGROUND_KINDS, GESTURE_KINDS, Act, Furniture, Look, Person, Scene, pose_extent,
                              render_frame)
 from edge import __version__
 
@@ -170,23 +170,34 @@ def gesture_act(kind: str, start_s: float, duration_s: float, rng: np.random.Gen
     size = float(rng.uniform(0.9, 1.1))
     u = rng.uniform
     x_hand = _beside_body(rng, look)
+    # The whole hand stays in view while it performs the gesture (fingertips or thumb not cut by the frame edge).
+    r = (look.hand_size if look is not None else 0.125) * size
+
+    def below_top(y: float, pose: str, grow: float = 1.0) -> float:
+        return max(y, -pose_extent(pose)[1] * r * grow + 0.04)
+
     if kind == "Swipe":
         direction = 1 if u() < 0.5 else -1
-        span, xc, y = u(0.45, 0.7), u(0.4, 0.6), u(0.3, 0.6)
+        span, xc, y, dy, arc = u(0.45, 0.7), u(0.4, 0.6), u(0.3, 0.6), u(-0.04, 0.04), u(-0.03, 0.05)
+        y = below_top(y, "open", 1.08) + max(arc, 0.0) + max(-dy, 0.0)
         return Act("Swipe", start_s, end, enter, leave, xc - direction * span / 2, y, xc + direction * span / 2,
-                   y + u(-0.04, 0.04), "open", tilt_deg=-direction * u(4, 15), jitter=u(-0.03, 0.05), size=size)
+                   y + dy, "open", tilt_deg=-direction * u(4, 15), jitter=arc, size=size)
     if kind == "Stop":
-        x, y = x_hand, u(0.3, 0.55)
+        x, y, grow = x_hand, u(0.3, 0.55), u(0.0, 0.2)
+        y = below_top(y, "open", 1.0 + grow)
         return Act("Stop", start_s, end, enter, leave, x, y, x, y, "open", tilt_deg=u(-8, 8),
-                   scale_gain=u(0.0, 0.2), jitter=u(0.002, 0.008), wobble_hz=u(1.0, 3.0), phase=u(0, 6.3),
+                   scale_gain=grow, jitter=u(0.002, 0.008), wobble_hz=u(1.0, 3.0), phase=u(0, 6.3),
                    size=size)
     if kind == "Thumbs Up":
-        x, y = x_hand, u(0.45, 0.65)
-        return Act("Thumbs Up", start_s, end, enter, leave, x, y, x + u(-0.02, 0.02), y - u(0.05, 0.12), "thumb_up",
+        x, y, dy = x_hand, u(0.45, 0.65), u(0.05, 0.12)
+        y = below_top(y - dy, "thumb_up") + dy
+        return Act("Thumbs Up", start_s, end, enter, leave, x, y, x + u(-0.02, 0.02), y - dy, "thumb_up",
                    tilt_deg=u(-10, 10), jitter=u(0.0, 0.006), wobble_hz=u(1.0, 3.0), phase=u(0, 6.3), size=size)
     if kind == "Thumbs Down":
-        x, y = x_hand, u(0.3, 0.5)
-        return Act("Thumbs Down", start_s, end, enter, leave, x, y, x + u(-0.02, 0.02), y + u(0.05, 0.12),
+        x, y, dy = x_hand, u(0.3, 0.5), u(0.05, 0.12)
+        y = below_top(y, "thumb_down")
+        y = min(y, 0.96 - pose_extent("thumb_down")[3] * r - dy)  # the thumb tip stays in view at the end
+        return Act("Thumbs Down", start_s, end, enter, leave, x, y, x + u(-0.02, 0.02), y + dy,
                    "thumb_down", tilt_deg=u(-10, 10), jitter=u(0.0, 0.006), wobble_hz=u(1.0, 3.0),
                    phase=u(0, 6.3), size=size)
     raise SynthError(f"gesture '{kind}': expected one of {', '.join(GESTURES)}")
@@ -363,7 +374,7 @@ def _progress(total: int, desc: str):
     except ImportError:  # tqdm comes with the [convert] extra; work without it
         return None
     return tqdm(total=total, desc=desc, unit="clip" if "clip" in desc else "frame", file=sys.stderr,
-                dynamic_ncols=True)
+                dynamic_ncols=True, mininterval=0.5)
 
 
 def _check_size(size_hw: Sequence[int]) -> tuple[int, int]:
@@ -648,15 +659,15 @@ def build_parser() -> argparse.ArgumentParser:
     clips.add_argument("--out", required=True, type=Path, help="output folder (must not exist or be empty)")
     clips.add_argument("--train", type=_count_arg, required=True, help="clips per class in train/")
     clips.add_argument("--val", type=_count_arg, required=True, help="clips per class in val/")
-    clips.add_argument("--seed", type=_seed_arg, required=True)
+    clips.add_argument("--seed", type=_seed_arg, required=True, help="the same seed gives the same files")
     clips.add_argument("--size", type=_size_arg, default=(120, 160), help="frame size HxW (default 120x160)")
     clips.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image format (default jpg)")
     clips.add_argument("--no-background", action="store_true", help="leave out the 'No gesture' class")
     clips.add_argument("--force", action="store_true", help="replace an existing output folder")
     stream = sub.add_parser("stream", help="a continuous MP4 stream and NAME.truth.json beside it")
     stream.add_argument("--out", required=True, type=Path, help="FILE.mp4")
-    stream.add_argument("--seed", type=_seed_arg, required=True)
-    stream.add_argument("--duration-s", type=_positive_arg, required=True)
+    stream.add_argument("--seed", type=_seed_arg, required=True, help="the same seed gives the same files")
+    stream.add_argument("--duration-s", type=_positive_arg, required=True, help="length of the stream in seconds")
     stream.add_argument("--fps", type=_positive_arg, default=30.0, help="frame rate (default 30)")
     stream.add_argument("--size", type=_size_arg, default=(240, 320), help="frame size HxW (default 240x320)")
     stream.add_argument("--background-only", action="store_true", help="no gestures at all (false-alarm footage)")

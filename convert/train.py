@@ -283,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = [(args.epochs >= 1, "--epochs: expected >= 1"), (args.batch >= 1, "--batch: expected >= 1"),
               (args.size >= 64 or args.arch == "conv3d", "--size: expected >= 64 px (MobileNet downsamples 32x, then a 2x2 max-pool)"), (args.frames >= 1, "--frames: expected >= 1"),
               (0 <= args.dropout < 1, "--dropout: expected 0 <= x < 1"), (args.model_fps > 0, "--model-fps: > 0"),
-              (args.workers >= 1, "--workers: expected >= 1")]
+              (args.workers >= 1, "--workers: expected >= 1"), (args.lr > 0, "--lr: expected > 0"),
+              (args.max_clips >= 0, "--max-clips: expected >= 0 (0: all)")]
     for ok, message in checks:
         if not ok:
             print(f"gesture-train: error: {message}", file=sys.stderr)

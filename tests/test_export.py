@@ -543,21 +543,24 @@ def good_small(bad: dict) -> Path:
 
 
 @pytest.mark.parametrize("case,how", [("empty", "cli"), ("missing", "cli"), ("no_labels", "cli"),
-                                      ("out_exists", "cli"), ("too_few_readable", "main"),
+                                      ("out_exists", "cli"), ("out_holds_calib", "cli"), ("too_few_readable", "main"),
                                       ("labels_mismatch", "main"), ("no_input_scale", "main")])
 def test_bad_inputs(bad: dict, good_small: Path, tmp_path: Path, case: str, how: str, capsys, caplog) -> None:
     out = tmp_path / "bundle"
     calib = {"empty": bad["root"] / "empty", "missing": bad["root"] / "nope",
              "too_few_readable": bad["unreadable"]}.get(case, bad["data"])
     labels = {"labels_mismatch": ["--labels", "a,b,c"], "no_labels": []}.get(case, ["--labels", "a,b,c,d"])
+    force = []
     if case == "out_exists":
         out.mkdir()
         (out / "keep.txt").write_text("mine")
+    elif case == "out_holds_calib":  # --force must never remove the calibration data (or the model)
+        out, force = bad["root"], ["--force"]
     model = good_small
     if case == "no_input_scale":
         model = tmp_path / "reference_style.keras"
         _bad_model("good", rescaling=False).save(model)  # no Rescaling: the input scale is unknown
-    run = convert_cli([str(model), "--calib", str(calib), "--out", str(out), *labels], how, capsys, caplog)
+    run = convert_cli([str(model), "--calib", str(calib), "--out", str(out), *labels, *force], how, capsys, caplog)
     needles = {
         "empty": (str(calib), "empty"),
         "missing": (str(calib), "not found"),
@@ -565,13 +568,14 @@ def test_bad_inputs(bad: dict, good_small: Path, tmp_path: Path, case: str, how:
         "labels_mismatch": ("3 class names", "4 classes"),
         "no_labels": ("--labels",),
         "out_exists": (str(out), "--force"),
+        "out_holds_calib": (str(out), "would replace"),
         "no_input_scale": ("--input-scale unit",),
     }[case]
-    if case == "out_exists":
+    if case in ("out_exists", "out_holds_calib"):
         assert run.returncode == 2 and len(error_lines(run.stderr)) == 1, run.stderr
-        assert all(n in error_lines(run.stderr)[0] for n in needles)
-        assert (out / "keep.txt").read_text() == "mine"
-        assert [p.name for p in out.parent.iterdir() if p.name.startswith(".bundle.")] == []
+        assert all(n in error_lines(run.stderr)[0] for n in needles), error_lines(run.stderr)
+        assert (out / "keep.txt").read_text() == "mine" if case == "out_exists" else (calib / "train.csv").is_file()
+        assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")] == []
     else:
         _expect_refusal(run, out, *needles)
     if case == "too_few_readable":
