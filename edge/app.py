@@ -28,6 +28,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,8 @@ GAP_PERIODS = 3.0
 resets the streaming state: windows across a gap would mix unrelated frames."""
 SINK_CLOSE_S = 1.0
 """How long stopping waits for sinks to finish queued actions (SIGTERM must be done within 2 s)."""
+EVENTS_KEPT = 10_000
+"""`App.events` keeps the most recent events (a service runs for months; the count is `events_total`)."""
 
 
 class AppError(Exception):
@@ -163,7 +166,10 @@ class App:
         self.stopper = Stopper(on_tick=self._tick_watchdog)
         self.times = StageTimes()
         self.frames = 0
-        self.events: list[GestureEvent] = []
+        """Model frames processed."""
+        self.events: deque[GestureEvent] = deque(maxlen=EVENTS_KEPT)
+        """The most recent events, oldest first."""
+        self.events_total = 0
         self.last_event: GestureEvent | None = None
         self._last_ping = -float("inf")
         self.bundle: Bundle | None = None
@@ -257,7 +263,7 @@ class App:
                           for name, row in self.dispatcher.stats().items())
         logger.info("status: %.1f fps (model %.1f), %d frames, %d dropped by pacing, p50 ms: %s (total %.2f), "
                     "events %d, last %s; sinks: %s", fps, self.source.fps, self.frames, self.source.dropped,
-                    stages, sum(p50.values()), len(self.events),
+                    stages, sum(p50.values()), self.events_total,
                     "none" if self.last_event is None else
                     f"{_event_text(self.last_event)} at {self.last_event.t_s:.2f} s", sinks or "none")
         self.notifier.status(self._status_text(fps))
@@ -333,9 +339,9 @@ class App:
             self._restore_signals(previous)
         if self.stopper.stop_signal:
             logger.info("stopped by %s after %d frames, %d events", self.stopper.stop_signal, self.frames,
-                        len(self.events))
+                        self.events_total)
         else:
-            logger.info("source ended after %d frames, %d events", self.frames, len(self.events))
+            logger.info("source ended after %d frames, %d events", self.frames, self.events_total)
         return 0
 
     def _loop(self) -> None:
@@ -373,12 +379,13 @@ class App:
             t5 = perf()
             for event in events:
                 self.events.append(event)
+                self.events_total += 1
                 self.last_event = event
                 logger.info("gesture %s (p %.2f) at %.2f s, lag %.2f s", _event_text(event), event.confidence,
                             event.t_s, event.lag_s)
             capture_ms = (t1 - t0) * 1000.0
-            self.times.add(max(capture_ms - frame.preprocess_ms, 0.0), frame.preprocess_ms, (t2 - t1) * 1000.0,
-                           (t3 - t2) * 1000.0, (t4 - t3) * 1000.0, (t5 - t4) * 1000.0)
+            self.times.add(max(capture_ms - frame.preprocess_ms - frame.wait_ms, 0.0), frame.preprocess_ms,
+                           (t2 - t1) * 1000.0, (t3 - t2) * 1000.0, (t4 - t3) * 1000.0, (t5 - t4) * 1000.0)
             self.frames += 1
             if self.frames == 1:
                 self.notifier.ready(f"running, first frame at {frame.t_s:.2f} s")

@@ -1,22 +1,24 @@
 """gesture-bench events: the full runtime over streams with ground truth, scored event by event.
 
-Each stream goes through the same pieces the app's frame loop uses: `edge.sources.open_source` (decode,
-pace to the model's frame rate, resize, RGB) -> `StreamingClassifier` (int8 bundle) -> `DecisionMaker` with
-the bundle's actions (or a config file's) -> emitted events, which `edge.metrics.score_stream` matches to
-`NAME.truth.json` (the matching rules are in `edge.metrics`). No sink runs: the actions are scored, not sent.
+Each stream runs through `edge.app.App`, the frame loop of `gesture-edge run` itself: `edge.sources.open_source`
+(decode, pace to the model's frame rate, resize, RGB) -> the int8 feature model once per frame ->
+`StreamingClassifier` -> `DecisionMaker` with the bundle's actions (or a config file's decision settings and
+actions), including the loop's reset on time gaps. No sink runs: the emitted events are scored, not sent,
+by `edge.metrics.score_stream` against `NAME.truth.json` (the matching rules are in `edge.metrics`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.bench_latency import BenchError, decision_config
-from edge.bench_report import Progress, load_average, machine_info
+from edge.bench_latency import BenchError
+from edge.bench_report import load_average, machine_info
 from edge.metrics import DEFAULT_MAX_LAG_S, StreamScore, Truth, TruthError, load_truth, score_stream
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,8 @@ TARGET_EXACT_RATE = 0.95
 TARGET_LAG_P50_MS = 500.0
 TARGET_FALSE_PER_HOUR = 1.0
 TARGET_BACKGROUND_MIN = 10.0
-RUNTIME_PATH = "edge.sources.open_source -> edge.stream.StreamingClassifier -> edge.decision.DecisionMaker"
+RUNTIME_PATH = ("edge.app.App, the frame loop of gesture-edge run (open_source -> features -> StreamingClassifier "
+                "-> DecisionMaker), without sinks")
 
 
 @dataclass(frozen=True)
@@ -57,35 +60,18 @@ def read_truths(streams: tuple[Path, ...]) -> list[Truth]:
     return truths
 
 
-def stream_events(bundle: Any, stream: Path, decision: Any, actions: dict[str, str], hop_frames: int,
-                  progress: bool, total_frames: int) -> tuple[list[Any], int]:
-    """Run one stream through source -> StreamingClassifier -> DecisionMaker; the events and frame count."""
-    from edge.decision import DecisionMaker
-    from edge.sources import open_source
-    from edge.stream import StreamingClassifier
+def stream_events(config: Any, stream: Path) -> tuple[list[Any], int]:
+    """Run `gesture-edge run`'s frame loop (`edge.app.App`) over one stream, without sinks.
 
-    manifest = bundle.manifest
-    classifier = StreamingClassifier(bundle, hop_frames=hop_frames)
-    maker = DecisionMaker(manifest.labels, actions, decision, manifest.background_label)
-    source = open_source(str(stream), bundle.input_size_hw, manifest.model_fps, realtime=False)
-    bar = Progress(total_frames, stream.name, enabled=progress)
-    events: list[Any] = []
-    frames = 0
-    try:
-        while True:
-            frame = source.read()
-            if frame is None:
-                break
-            frames += 1
-            for window in classifier.push(frame.rgb, frame.t_s):
-                events.extend(maker.update(window.probs, window.end_t_s))
-            bar.update()
-    finally:
-        bar.close()
-        close = getattr(source, "close", None)
-        if callable(close):
-            close()
-    return events, frames
+    Returns the events it emitted and the model frames it processed.
+    """
+    from edge.app import App
+
+    runtime = dataclasses.replace(config.runtime, source=str(stream), realtime=False)
+    app = App(dataclasses.replace(config, runtime=runtime), source=None, sinks=[], clock=time.monotonic,
+              notifier=None, reload_config=None, source_options=None, max_frames=None)
+    app.run()
+    return list(app.events), app.frames
 
 
 def _event_record(event: Any, lag_by_t: dict[float, float]) -> dict[str, Any]:
@@ -124,17 +110,34 @@ def targets(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def runtime_config(settings: EventsSettings) -> Any:
+    """The app's Config: the --config file's (decision settings, actions) or the defaults, with the
+    benchmark's bundle, backend, threads and hop."""
+    from edge.settings import Config
+
+    config = Config()
+    if settings.config is not None:
+        from edge.config import ConfigError, load_config
+
+        try:
+            config = load_config(settings.config)
+        except ConfigError as exc:
+            raise BenchError(str(exc)) from None
+    runtime = dataclasses.replace(config.runtime, bundle=str(settings.bundle), backend=settings.backend,
+                                  num_threads=settings.threads, hop_frames=settings.hop_frames, realtime=False)
+    return dataclasses.replace(config, runtime=runtime)
+
+
 def run_events(settings: EventsSettings) -> dict[str, Any]:
     """The whole events benchmark; returns the JSON-ready report."""
     from edge.bundle import BundleError, load_bundle
 
     truths = read_truths(settings.streams)
     try:
-        import edge.decision  # noqa: F401
-        import edge.sources  # noqa: F401
+        import edge.app  # noqa: F401
     except ImportError as exc:
-        raise BenchError(f"the runtime is incomplete here ({exc}): gesture-bench events needs edge.sources "
-                         "and edge.decision") from None
+        raise BenchError(f"the runtime is incomplete here ({exc}): gesture-bench events runs edge.app") from None
+    config = runtime_config(settings)
     try:
         bundle = load_bundle(settings.bundle, backend=settings.backend, num_threads=settings.threads)
     except BundleError as exc:
@@ -142,11 +145,9 @@ def run_events(settings: EventsSettings) -> dict[str, Any]:
     manifest = bundle.manifest
     if not 1 <= settings.hop_frames <= manifest.frames_per_clip:
         raise BenchError(f"--hop {settings.hop_frames}: expected 1..{manifest.frames_per_clip} (frames per clip)")
-    decision_raw, actions, config_source = decision_config(settings.config, manifest)
-    from edge.settings import DecisionSettings
+    from edge.decision import merged_actions
 
-    decision = DecisionSettings(**{**decision_raw, "thresholds": dict(decision_raw["thresholds"]),
-                                   "repeat_gestures": tuple(decision_raw["repeat_gestures"])})
+    actions = merged_actions(manifest.actions, config.actions)
     for truth in truths:
         unknown = sorted({e.gesture for e in truth.events} - set(manifest.gesture_labels))
         if unknown:
@@ -158,10 +159,12 @@ def run_events(settings: EventsSettings) -> dict[str, Any]:
     streams = []
     for number, (path, truth) in enumerate(zip(settings.streams, truths), start=1):
         if settings.progress:
-            logger.info("[%d/%d] %s", number, len(truths), path)
+            print(f"[{number}/{len(truths)}] {path} ({truth.duration_s:.0f} s)", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        events, frames = stream_events(bundle, path, decision, actions, settings.hop_frames, settings.progress,
-                                       total_frames=max(1, round(truth.duration_s * manifest.model_fps)))
+        try:
+            events, frames = stream_events(config, path)
+        except Exception as exc:  # noqa: BLE001 - the app's one-line errors (source, bundle, config)
+            raise BenchError(f"{path}: the runtime failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
         wall_s = time.perf_counter() - t0
         score = score_stream(truth, events, actions, settings.max_lag_s)
         total.add(score)
@@ -183,7 +186,8 @@ def run_events(settings: EventsSettings) -> dict[str, Any]:
                    "frames_per_clip": manifest.frames_per_clip, "model_fps": manifest.model_fps,
                    "backend": f"{bundle.backend.name} {bundle.backend.version}"},
         "settings": {"threads": settings.threads, "hop_frames": settings.hop_frames, "max_lag_s": settings.max_lag_s,
-                     "decision_config": config_source, "decision": decision_raw, "actions": actions},
+                     "decision_config": str(settings.config) if settings.config else "built-in defaults",
+                     "decision": dataclasses.asdict(config.decision), "actions": actions},
         "runtime_path": RUNTIME_PATH,
         "definitions": {
             "matching": (f"an event belongs to a truth gesture when its t_s is in [start_s, end_s + "

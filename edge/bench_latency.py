@@ -32,14 +32,13 @@ import dataclasses
 import importlib.util
 import json
 import logging
-import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,8 +72,6 @@ SYNTHETIC_SIZE_HW = (240, 320)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STREAM = REPO_ROOT / "demo" / "streams" / "demo.mp4"
 DEFAULT_KERAS_MODEL = REPO_ROOT / "models" / "demo" / "model.keras"
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 class BenchError(ValueError):
@@ -120,10 +117,10 @@ class DecodedFrames:
     frames: np.ndarray
     """(N, H, W, 3) uint8 RGB."""
     t_s: np.ndarray
-    """(N,) seconds: index / model_fps (a camera paced to the model's frame rate)."""
+    """(N,) seconds from the first frame, in the source's time base."""
     capture_ms: np.ndarray | None
-    """Per model frame: reading it from the source, including camera frames skipped to pace it (None for
-    synthetic frames)."""
+    """Per model frame: source.read() minus its resize/convert, i.e. decoding, including the source frames
+    skipped to pace it (None for synthetic frames)."""
     preprocess_ms: np.ndarray
     """Per model frame: resize to the model size (INTER_AREA) + BGR -> RGB."""
     cpu_s: np.ndarray
@@ -131,151 +128,82 @@ class DecodedFrames:
     info: dict[str, Any]
 
 
-def preprocess(bgr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """Camera BGR frame -> model-sized RGB uint8 (the contract: whole frame, INTER_AREA, RGB)."""
-    import cv2
-
-    height, width = size_hw
-    small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-
-
-def _video_reader(path: Path, model_fps: float) -> tuple[Callable[[], np.ndarray | None], dict[str, Any]]:
-    """A read() that returns the next BGR frame at the model's pace (skipping camera frames), or None at EOF."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise BenchError(f"{path}: cannot open the video (not a video OpenCV can decode?)")
-    src_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-    if not math.isfinite(src_fps) or src_fps <= 0:
-        src_fps = model_fps
-    info = {"kind": "video", "path": str(path), "source_fps": src_fps, "camera_frames_read": 0}
-    state = {"index": 0, "next_t": 0.0}
-
-    def read() -> np.ndarray | None:
-        # Pacing like a camera set to model_fps: keep a camera frame when its time reaches the next tick.
-        while True:
-            t = state["index"] / src_fps
-            keep = src_fps <= model_fps or t + 1e-6 >= state["next_t"]
-            if keep:
-                ok, bgr = capture.read()
-            else:
-                ok, bgr = capture.grab(), None
-            if not ok:
-                return None
-            state["index"] += 1
-            info["camera_frames_read"] += 1
-            if keep:
-                state["next_t"] += 1.0 / model_fps
-                return bgr
-
-    info["release"] = capture.release
-    return read, info
-
-
-def _folder_reader(path: Path) -> tuple[Callable[[], np.ndarray | None], dict[str, Any]]:
-    import cv2
-
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise BenchError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-    state = {"index": 0}
-    info: dict[str, Any] = {"kind": "folder", "path": str(path), "images": len(files), "camera_frames_read": 0}
-
-    def read() -> np.ndarray | None:
-        if state["index"] >= len(files):
-            return None
-        image = cv2.imread(str(files[state["index"]]), cv2.IMREAD_COLOR)
-        if image is None:
-            raise BenchError(f"{files[state['index']]}: not a readable image")
-        state["index"] += 1
-        info["camera_frames_read"] += 1
-        return image
-
-    return read, info
-
-
-def resolve_source(settings: LatencySettings) -> Path | None:
-    """The source path to decode, or None for synthetic frames."""
+def resolve_source(settings: LatencySettings) -> str | None:
+    """The source spec to decode (anything `edge.sources.open_source` takes), or None for synthetic frames."""
     if settings.synthetic:
         return None
     if settings.source is None:
         if DEFAULT_STREAM.is_file():
-            return DEFAULT_STREAM
+            return str(DEFAULT_STREAM)
         logger.warning("no --source and no bundled demo stream at %s: using --synthetic frames", DEFAULT_STREAM)
         return None
-    path = Path(settings.source)
-    if not path.exists():
-        raise BenchError(f"--source {settings.source}: not found (expected a video file or a folder of images)")
-    if path.is_file() and path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise BenchError(f"--source {settings.source}: expected a video ({', '.join(VIDEO_SUFFIXES)}) "
-                         "or a folder of images")
-    return path
+    spec = settings.source
+    looks_like_path = not (spec == "picamera2" or spec.startswith("cam:") or spec.startswith("/dev/video"))
+    if looks_like_path and not Path(spec).expanduser().exists():
+        raise BenchError(f"--source {spec}: not found (expected a video file, a folder of images, "
+                         "picamera2, cam:N or /dev/videoN)")
+    return spec
 
 
-def decode_frames(source: Path | None, size_hw: tuple[int, int], model_fps: float, count: int,
+def decode_frames(source: str | os.PathLike[str] | None, size_hw: tuple[int, int], model_fps: float, count: int,
                   progress: bool = True) -> DecodedFrames:
-    """Decode `count` model frames once (re-opening a short source from its start), timing each stage."""
+    """Read `count` model frames once through the app's own source (`edge.sources.open_source`: decode,
+    pace to model_fps, resize, RGB; a file shorter than that plays again from its start), timing capture and
+    preprocess per frame. None: deterministic random frames (no capture stage)."""
+    from edge.sources import Resizer, SourceError, SourceOptions, open_source
+
     frames = np.empty((count, *size_hw, 3), dtype=np.uint8)
+    t_s = np.zeros(count)
     capture_ms = np.zeros(count)
     preprocess_ms = np.zeros(count)
     cpu_s = np.zeros(count)
     bar = Progress(count, "decode", enabled=progress)
     if source is None:
-        rng = np.random.default_rng(0)
-        info: dict[str, Any] = {"kind": "synthetic", "path": None, "native_size_hw": list(SYNTHETIC_SIZE_HW),
-                                "camera_frames_read": 0}
-        # Smooth random shapes plus noise: deterministic, and not trivially compressible.
-        base = rng.integers(0, 256, size=(count + 8, 30, 40, 3), dtype=np.uint8)
         import cv2
 
+        rng = np.random.default_rng(0)
+        resize = Resizer(size_hw, bgr=True)
+        # Smooth random shapes plus noise: deterministic, and not trivially compressible.
+        base = rng.integers(0, 256, size=(count, 30, 40, 3), dtype=np.uint8)
         for i in range(count):
             bgr = cv2.resize(base[i], SYNTHETIC_SIZE_HW[::-1], interpolation=cv2.INTER_LINEAR)
             bgr = cv2.add(bgr, rng.integers(0, 24, size=bgr.shape, dtype=np.uint8))
             cpu0, t0 = time.process_time(), time.perf_counter()
-            frames[i] = preprocess(bgr, size_hw)
+            frames[i] = resize(bgr)
             preprocess_ms[i] = (time.perf_counter() - t0) * 1000.0
             cpu_s[i] = time.process_time() - cpu0
             bar.update()
         bar.close()
+        info: dict[str, Any] = {"kind": "synthetic", "path": None, "native_size_hw": list(SYNTHETIC_SIZE_HW),
+                                "model_frames": count}
         return DecodedFrames(frames, np.arange(count) / model_fps, None, preprocess_ms, cpu_s, info)
-
-    def open_reader() -> tuple[Callable[[], np.ndarray | None], dict[str, Any]]:
-        return _folder_reader(source) if source.is_dir() else _video_reader(source, model_fps)
-
-    read, info = open_reader()
-    passes, camera_frames, this_pass = 1, 0, 0
-    i = 0
-    while i < count:
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        bgr = read()
-        t1 = time.perf_counter()
-        if bgr is None:
-            if this_pass == 0:
-                raise BenchError(f"{source}: no frames could be decoded")
-            camera_frames += info["camera_frames_read"]
-            if "release" in info:
-                info["release"]()
-            read, info = open_reader()
-            passes, this_pass = passes + 1, 0
-            continue
-        this_pass += 1
-        frames[i] = preprocess(bgr, size_hw)
-        capture_ms[i] = (t1 - t0) * 1000.0
-        preprocess_ms[i] = (time.perf_counter() - t1) * 1000.0
-        cpu_s[i] = time.process_time() - cpu0
-        i += 1
-        bar.update()
-    bar.close()
-    camera_frames += info["camera_frames_read"]
-    if "release" in info:
-        info["release"]()
-    info = {k: v for k, v in info.items() if k != "release"}
-    info.update(camera_frames_read=camera_frames, passes=passes, model_frames=count)
-    if passes > 1:
-        logger.info("%s is shorter than %d model frames: decoded it %d times from the start", source, count, passes)
-    return DecodedFrames(frames, np.arange(count) / model_fps, capture_ms, preprocess_ms, cpu_s, info)
+    try:
+        reader = open_source(str(source), size_hw, model_fps, realtime=False, options=SourceOptions(loop=True))
+    except SourceError as exc:
+        raise BenchError(str(exc)) from None
+    try:
+        for i in range(count):
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            frame = reader.read()
+            read_ms = (time.perf_counter() - t0) * 1000.0
+            cpu_s[i] = time.process_time() - cpu0
+            if frame is None:
+                raise BenchError(f"{source}: ended after {i} model frames (expected {count})")
+            frames[i] = frame.rgb
+            t_s[i] = frame.t_s
+            preprocess_ms[i] = frame.preprocess_ms
+            # What the app's frame loop calls capture: read() minus resizing and realtime waiting.
+            capture_ms[i] = max(read_ms - frame.preprocess_ms - frame.wait_ms, 0.0)
+            bar.update()
+    finally:
+        bar.close()
+        reader.close()
+    info = {"kind": "camera" if getattr(reader, "live", False) else ("folder" if Path(str(source)).is_dir()
+                                                                      else "video"),
+            "path": str(source), "name": reader.name, "model_frames": count,
+            "source_frames_read": count + int(getattr(reader, "dropped", 0)),
+            "source_fps": getattr(reader, "file_fps", None), "duration_covered_s": float(t_s[-1] - t_s[0])}
+    return DecodedFrames(frames, t_s - t_s[0], capture_ms, preprocess_ms, cpu_s, info)
 
 
 # -- availability ------------------------------------------------------------------------------------------
@@ -716,7 +644,6 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
 
 def run_latency(settings: LatencySettings) -> dict[str, Any]:
     """The whole latency benchmark; returns the JSON-ready report (see `edge.bench` for the outputs)."""
-    from edge.bundle import BundleError  # noqa: F401 - the same error type load_bundle raises
     from edge.manifest import Manifest, ManifestError
 
     try:
@@ -825,6 +752,8 @@ def assemble(settings: LatencySettings, manifest: Any, decoded: DecodedFrames, r
         }
         run["per_frame_compute_ms"] = float(compute.mean())
         run["per_frame_total_ms"] = float(total.mean())
+        cycles = decision_cycles(compute, warmup, manifest.frames_per_clip, settings.hop_frames)
+        run["per_frame_compute_median_cycle_ms"] = float(np.median(cycles)) if cycles.size else None
         busy_s = run["loop_wall_s"] + float(shared_ms.sum()) / 1000.0
         run["sustained_fps"] = frames / busy_s if busy_s > 0 else None
         run["cpu_ms_per_frame"] = (run["loop_cpu_s"] + shared_cpu_s) * 1000.0 / frames
@@ -861,6 +790,8 @@ def assemble(settings: LatencySettings, manifest: Any, decoded: DecodedFrames, r
             "per_frame_compute_ms": "mean over measured frames of features + recurrent + decision + dispatch "
                                     "(the window variants work on every hop-th frame only: per-decision cost / hop)",
             "per_frame_total_ms": "per_frame_compute_ms + capture + preprocess (shared, timed once at decode)",
+            "per_frame_compute_median_cycle_ms": "median over decision cycles (the hop frames ending at a window's "
+                                                 "last frame) of their compute / hop: robust on a busy machine",
             "sustained_fps": "measured frames / (variant loop wall time + capture + preprocess time)",
             "cpu_ms_per_frame": "process CPU time (all threads) of the variant loop + decode, per measured frame",
             "ratio_vs_ours": "this variant's per-frame figure / ours at the same thread count",
@@ -871,6 +802,21 @@ def assemble(settings: LatencySettings, manifest: Any, decoded: DecodedFrames, r
     }
 
 
+def decision_cycles(compute_ms: np.ndarray, warmup: int, frames_per_clip: int, hop_frames: int) -> np.ndarray:
+    """Per-frame cost of each complete decision cycle: the hop frames ending at a window's last frame,
+    summed and divided by hop. Its median is robust to a busy machine's preemption spikes, which inflate
+    the mean; for the window variants every cycle holds exactly one decision."""
+    first = (frames_per_clip - 1 - warmup) % hop_frames  # measured index of the first window end
+    start = first - hop_frames + 1
+    if start < 0:
+        start += hop_frames
+    usable = (len(compute_ms) - start) // hop_frames
+    if usable <= 0:
+        return np.zeros(0)
+    chunk = compute_ms[start:start + usable * hop_frames].reshape(usable, hop_frames)
+    return chunk.sum(axis=1) / hop_frames
+
+
 def _add_ratios(runs: list[dict[str, Any]]) -> None:
     ours = {r["threads"]: r for r in runs if r["variant"] == "ours" and r.get("status") == "ok"}
     for run in runs:
@@ -879,8 +825,10 @@ def _add_ratios(runs: list[dict[str, Any]]) -> None:
         base = ours.get(run["threads"]) or (ours[min(ours)] if ours else None)
         if base is None:
             continue
+        median, base_median = run.get("per_frame_compute_median_cycle_ms"), base.get("per_frame_compute_median_cycle_ms")
         run["ratio_vs_ours"] = {
             "compute": run["per_frame_compute_ms"] / base["per_frame_compute_ms"],
+            "compute_median_cycle": median / base_median if median and base_median else None,
             "total": run["per_frame_total_ms"] / base["per_frame_total_ms"],
             "cpu": run["cpu_ms_per_frame"] / base["cpu_ms_per_frame"],
             "against_threads": base["threads"],

@@ -25,18 +25,18 @@ def _header_lines(report: dict[str, Any]) -> list[str]:
     bundle = report["bundle"]
     load = report.get("load_average", {})
     frames = f"{settings['frames']} measured frames after {settings['warmup']} warm-up frames per variant"
-    if source["kind"] == "video":
-        src = (f"{source['path']} ({source['source_fps']:g} fps, {source['camera_frames_read']} camera frames "
-               f"read for {source['model_frames']} model frames, {source['passes']} pass(es))")
-    elif source["kind"] == "folder":
-        src = f"{source['path']} ({source['images']} images)"
-    else:
+    if source["kind"] == "synthetic":
         src = f"synthetic random frames {source['native_size_hw'][0]}x{source['native_size_hw'][1]} (no capture stage)"
+    else:
+        fps = f"{source['source_fps']:g} fps, " if source.get("source_fps") else ""
+        src = (f"{source['name']} ({fps}{source['source_frames_read']} source frames read for "
+               f"{source['model_frames']} model frames, {source['duration_covered_s']:.1f} s)")
     return [
         f"machine: {machine['cpu']} x{machine['cpu_count']}, {machine['platform']}, Python {machine['python']}",
         f"load average (1/5/15 min): start {load.get('start')}, end {load.get('end')}",
         f"bundle: {bundle['path']} ({bundle['input_size_hw'][0]}x{bundle['input_size_hw'][1]}, T={bundle['frames_per_clip']}, "
         f"{bundle['model_fps']:g} fps, {bundle['quantization']}, {bundle['cell']}); hop {settings['hop_frames']} frames",
+        "model files: " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in bundle["files"].items()),
         f"source: {src}",
         f"frames: {frames}; threads {','.join(map(str, settings['threads']))}; "
         f"{'each variant in its own process' if settings['isolate'] else 'all variants in one process'}",
@@ -53,19 +53,21 @@ def _summary_rows(report: dict[str, Any]) -> list[list[str]]:
         rss = run.get("rss_mb", {})
         rows.append([
             _label(run),
-            fmt(run["per_frame_compute_ms"], 3), fmt(run["per_frame_total_ms"], 3),
+            fmt(run["per_frame_compute_ms"], 3), fmt(run.get("per_frame_compute_median_cycle_ms"), 3),
+            fmt(run["per_frame_total_ms"], 3),
             fmt(stages["total"]["p50_ms"], 3), fmt(stages["total"]["p95_ms"], 3), fmt(stages["total"]["p99_ms"], 3),
             fmt(run["sustained_fps"], 0), fmt(run["cpu_ms_per_frame"], 3),
             fmt(feats, 2), fmt(inv.get("step_per_frame"), 2), fmt(inv.get("windows")),
             fmt(rss.get("peak"), 1), fmt(rss.get("growth"), 1), fmt(run.get("model_bytes", 0) / 1024.0, 0),
-            fmt(ratio.get("compute"), 1, "x"), fmt(ratio.get("total"), 1, "x"),
+            fmt(ratio.get("compute"), 1, "x"), fmt(ratio.get("compute_median_cycle"), 1, "x"),
+            fmt(ratio.get("total"), 1, "x"),
         ])
     return rows
 
 
-SUMMARY_HEADERS = ["variant", "compute ms/frame", "total ms/frame", "total p50", "p95", "p99", "fps",
+SUMMARY_HEADERS = ["variant", "compute ms/frame", "median-cycle ms/frame", "total ms/frame", "total p50", "p95", "p99", "fps",
                    "CPU ms/frame", "feat/frame", "steps/frame", "windows", "peak RSS MB", "RSS growth MB",
-                   "model KiB", "x ours compute", "x ours total"]
+                   "model KiB", "x ours compute", "x ours median-cycle", "x ours total"]
 
 
 def _stage_rows(report: dict[str, Any]) -> list[list[str]]:

@@ -112,7 +112,8 @@ def _write_clip(train_dir: Path, folder: str, frames: list[np.ndarray]) -> Path:
     try:
         for number, rgb in enumerate(frames, start=1):
             path = temp / f"{number:05d}.jpg"
-            if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
                 raise CaptureError(f"{path}: cannot write the JPEG")
         temp.rename(final)
     except BaseException:

@@ -16,7 +16,7 @@ Pacing. The recurrent model was trained on clips at the bundle's `model_fps`; a 
 frames per second than that must skip some, or gestures would look slower than in training. `Pacer` keeps
 a frame when its timestamp reaches the next model-frame tick (next_tick += 1 / model_fps after each kept
 frame, so the average rate is exact and never drifts) and drops the others (counted in `dropped`). The
-tick is reached with a tolerance of half a source frame interval (at most a quarter model period): of the
+tick is reached with a tolerance of half a source frame interval (at most half a model period): of the
 frames around a tick, the nearest is kept, and a camera whose frame rate equals the model's is not halved
 by jitter. A source more than one period late (a stall, a gap in the footage) re-anchors the ticks.
 
@@ -36,6 +36,7 @@ checked with `gesture-edge capture` (the saved JPEGs must show true colours).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -77,7 +78,10 @@ class Frame:
     index: int
     """Model frames delivered before this one (0-based)."""
     preprocess_ms: float = 0.0
-    """Time spent resizing / converting this frame (the rest of read() is capture)."""
+    """Time spent resizing / converting this frame."""
+    wait_ms: float = 0.0
+    """Time read() slept to play footage in real time (--realtime). The rest of read() is capture: decoding,
+    skipping frames for pacing and, for a camera, waiting for its next frame."""
 
 
 class FrameSource(Protocol):
@@ -145,7 +149,7 @@ class Pacer:
             self.kept += 1
             return True
         interval = t_s - last
-        tolerance = min(0.25 * self.period_s, 0.5 * interval) if interval > 0 else 0.25 * self.period_s
+        tolerance = 0.5 * min(self.period_s, interval) if interval > 0 else 0.0
         if t_s + tolerance < self.next_tick_s:
             self.dropped += 1
             return False
@@ -230,19 +234,23 @@ class _Footage:
     def dropped(self) -> int:
         return self._pacer.dropped
 
-    def _pace_realtime(self, t_s: float) -> None:
+    def _pace_realtime(self, t_s: float) -> float:
+        """Sleep until footage time `t_s` is due on the wall clock; returns the ms slept."""
         if not self.realtime:
-            return
+            return 0.0
         now = self._clock()
         if self._wall0 is None:
             self._wall0, self._t0 = now, t_s
-            return
+            return 0.0
         wait_s = (self._wall0 + (t_s - self._t0)) - now
-        if wait_s > 0:
-            self._sleep(wait_s)
+        if wait_s <= 0:
+            return 0.0
+        started = time.perf_counter()
+        self._sleep(wait_s)
+        return (time.perf_counter() - started) * 1000.0
 
-    def _emit(self, rgb: np.ndarray, t_s: float, preprocess_ms: float) -> Frame:
-        frame = Frame(rgb=rgb, t_s=t_s, index=self._index, preprocess_ms=preprocess_ms)
+    def _emit(self, rgb: np.ndarray, t_s: float, preprocess_ms: float, wait_ms: float) -> Frame:
+        frame = Frame(rgb=rgb, t_s=t_s, index=self._index, preprocess_ms=preprocess_ms, wait_ms=wait_ms)
         self._index += 1
         return frame
 
@@ -296,21 +304,25 @@ class VideoFileSource(_Footage):
             return index / self.file_fps
         return index / self.fps
 
+    def _restart(self) -> None:
+        """Play the file again from its start; its times continue after the last frame's."""
+        step_s = 1.0 / self.file_fps if self.file_fps > 0 else self._pacer.period_s
+        self._offset_s += self._last_file_t + step_s
+        self._cap.release()
+        self._cap = self._open()
+        self._file_index, self._last_file_t = 0, -math.inf
+        logger.debug("%s: looping (time offset %.3f s)", self.path, self._offset_s)
+
     def read(self) -> Frame | None:
         """The next paced frame, or None at the end of the file."""
         while not self.closed:
             if self._should_stop():
                 return None
-            if not self._pending:
-                if not self._cap.grab():
-                    if not self.loop or self._file_index == 0:
-                        return None
-                    self._offset_s += self._last_file_t + (1.0 / self.file_fps if self.file_fps > 0 else self._pacer.period_s)
-                    self._cap.release()
-                    self._cap = self._open()
-                    self._file_index, self._last_file_t = 0, -math.inf
-                    logger.debug("%s: looping (time offset %.3f s)", self.path, self._offset_s)
-                    continue
+            if not self._pending and not self._cap.grab():
+                if not self.loop or self._file_index == 0:
+                    return None
+                self._restart()
+                continue
             self._pending = False
             file_t = self._file_time_s()
             self._last_file_t = file_t
@@ -326,8 +338,8 @@ class VideoFileSource(_Footage):
             started = time.perf_counter()
             rgb = self._resize(image)
             preprocess_ms = (time.perf_counter() - started) * 1000.0
-            self._pace_realtime(t_s)
-            return self._emit(rgb, t_s, preprocess_ms)
+            wait_ms = self._pace_realtime(t_s)
+            return self._emit(rgb, t_s, preprocess_ms, wait_ms)
         return None
 
     def close(self) -> None:
@@ -383,8 +395,8 @@ class FolderSource(_Footage):
             started = time.perf_counter()
             rgb = self._resize(image)
             preprocess_ms = (time.perf_counter() - started) * 1000.0
-            self._pace_realtime(t_s)
-            return self._emit(rgb, t_s, preprocess_ms)
+            wait_ms = self._pace_realtime(t_s)
+            return self._emit(rgb, t_s, preprocess_ms, wait_ms)
         return None
 
     def close(self) -> None:
@@ -579,10 +591,8 @@ class Picamera2Source(_Camera):
             cam.start()
         except Exception:
             self._cam = None
-            try:
+            with contextlib.suppress(Exception):  # the original error is the one to report
                 cam.close()
-            except Exception:  # noqa: BLE001
-                pass
             raise
         self.configuration = config
         logger.info("picamera2: open, %dx%d %s at %.1f fps (sensor %s; model %dx%d)", size[0], size[1],

@@ -11,7 +11,10 @@ bin=.venv/bin
 mkdir -p out
 
 printf '\n== 1/3  gesture-convert models/demo/model.keras --calib calib_data --out out/demo-bundle\n'
-$bin/gesture-convert models/demo/model.keras --calib calib_data --out out/demo-bundle --force
+# Exit 1 means "converted, but int8/float agreement is below --min-agreement": the demo goes on with the
+# bundle (kept for inspection) so you can see how it behaves; any other failure stops here.
+rc=0; $bin/gesture-convert models/demo/model.keras --calib calib_data --out out/demo-bundle --force || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 1 ] || exit "$rc"
 sed -n '1,/^## Per-class/p' out/demo-bundle/report.md | grep -v '^## Per-class'
 
 printf '\n== 2/3  gesture-edge run --bundle out/demo-bundle --source demo/streams/demo.mp4 --sink log\n'

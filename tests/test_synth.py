@@ -133,7 +133,7 @@ def test_motion_matches_the_class() -> None:
     assert np.all(dx["Swipe"] > 0.3) and np.all(dx["Stop"] < 0.05)
     assert np.median(dx["Swipe"]) > 8 * max(np.median(dx["Stop"]), 0.01)
     assert np.all(dtop["Thumbs Up"] < -0.02) and np.all(dtop["Thumbs Down"] > 0.02)
-    assert np.all(np.abs(dtop["Stop"]) < 0.06)
+    assert np.all(np.abs(dtop["Stop"]) < 0.1)  # grows a little (pushed toward the camera), does not travel
     # The whole-clip statistics agree: a thumb tip is narrower at the top than the fingers of an open palm.
     width = {k: np.median([_features(_masks(clip_scene(k, 500 + s), CLIP_TIMES[::3]), CLIP_TIMES[::3])[2]
                            for s in range(6)]) for k in ("Stop", "Thumbs Up")}
@@ -152,7 +152,7 @@ def test_motion_matches_the_class() -> None:
 def test_nearest_centroid_on_mask_features_beats_chance() -> None:
     """A tiny model (nearest centroid on 6 pixel statistics) tells the 5 classes apart well above chance (0.2).
 
-    Measured while writing this test: 0.72 here; 0.68-0.86 with other seed blocks (12 + 10 clips per class).
+    Measured while writing this test: 0.80 here; 0.72-0.94 with 7 other seed blocks (12 + 10 clips per class).
     """
     times = CLIP_TIMES[::2]
 
@@ -166,22 +166,37 @@ def test_nearest_centroid_on_mask_features_beats_chance() -> None:
     centroids = np.array([((x_train - mu) / sd)[y_train == c].mean(axis=0) for c in range(len(CLASSES))])
     distances = ((((x_test - mu) / sd)[:, None, :] - centroids[None]) ** 2).sum(axis=2)
     accuracy = float(np.mean(np.argmin(distances, axis=1) == y_test))
-    assert accuracy >= 0.55, accuracy
+    assert accuracy >= 0.6, accuracy
 
 
 def test_hand_size_at_the_model_input() -> None:
-    """Hands are ~18-40 px tall at the 128x128 model input (open palm and thumb poses, before any Stop growth)."""
+    """Open hands are ~46-70 px tall at the 128x128 model input, fists with a thumb ~40-60 (before Stop growth)."""
     open_top, open_bottom = pose_extent("open")[1::2]
     thumb_top, thumb_bottom = pose_extent("thumb_up")[1::2]
     open_px, thumb_px = [], []
     for s in range(300):
         hand_size = synth.random_look(s).hand_size
+        assert synth.HAND_SIZE[0] <= hand_size <= synth.HAND_SIZE[1]
         for size in (0.9, 1.1):  # the per-gesture size multiplier range
             open_px.append((open_bottom - open_top) * hand_size * size * 128)
             thumb_px.append((thumb_bottom - thumb_top) * hand_size * size * 128)
-    assert 17.5 <= min(open_px) and max(open_px) <= 42
-    assert 15 <= min(thumb_px) and max(thumb_px) <= 40
-    assert 24 <= float(np.median(open_px)) <= 34
+    assert 40 <= min(open_px) and max(open_px) <= 78
+    assert 34 <= min(thumb_px) and max(thumb_px) <= 66
+    assert 52 <= float(np.median(open_px)) <= 64
+
+
+def test_hand_stays_in_view_while_gesturing() -> None:
+    """During the gesture proper no fingertip or thumb is cut by the frame's top edge (or a thumb by its bottom)."""
+    for label in GESTURES:
+        for s in range(12):
+            scene = clip_scene(label, 700 + s)
+            act = scene.acts[0]
+            masks = _masks(Scene(scene.look, (act,)), np.linspace(act.start_s, act.end_s, 5))
+            assert masks.any(axis=(1, 2)).all()
+            assert not masks[:, 0, :].any(), (label, 700 + s)
+            if label == "Thumbs Down":  # the forearm leaves the frame at the bottom: check the thumb's geometry
+                r = scene.look.hand_size * act.size
+                assert max(act.y0, act.y1) + pose_extent("thumb_down")[3] * r + act.jitter < 0.97
 
 
 # ---------------------------------------------------------------------------------------------------------------
