@@ -211,7 +211,7 @@ def _light_map(look: Look, size_hw: tuple[int, int]) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _pattern(look: Look, size_hw: tuple[int, int]) -> np.ndarray:
-    rng = np.random.default_rng([look.seed & 0xFFFFFFFF, 8, size_hw[0], size_hw[1]])
+    rng = np.random.default_rng([look.seed, 8, size_hw[0], size_hw[1]])
     out = rng.standard_normal((*size_hw, 3), dtype=np.float32) * np.float32(look.pattern_sigma)
     out.setflags(write=False)
     return out
@@ -340,7 +340,8 @@ def _draw_hand(img: np.ndarray, fr: _Frame, pose: str, skin: RGB, sleeve: RGB | 
             _capsule(img, fr.p(*p0), fr.p(*p1), w * r, skin)
     if pose in ("open", "relaxed"):
         # Finger roots and a palm highlight: gives the palm some depth at small sizes.
-        _ellipse(img, fr.p(0.05, 0.15), (0.5 * r, 0.6 * r), fr.angle_deg, tuple(0.5 * (a + b) for a, b in zip(light, skin)))
+        palm = tuple(0.5 * (a + b) for a, b in zip(light, skin))
+        _ellipse(img, fr.p(0.05, 0.15), (0.5 * r, 0.6 * r), fr.angle_deg, palm)
     if pose in ("thumb_up", "thumb_down"):
         sign = -1.0 if pose == "thumb_up" else 1.0
         _ellipse(img, fr.p(0.36, sign * 1.5), (0.13 * r, 0.2 * r), fr.angle_deg, light)  # thumbnail
@@ -486,7 +487,7 @@ def render_frame(scene: Scene, t_s: float, size_hw: tuple[int, int]) -> np.ndarr
         img += _pattern(look, (height, width))
     if look.noise_sigma > 0:
         # Keyed on time in microseconds: the same frame whoever renders it and in whatever order.
-        rng = np.random.default_rng([look.seed & 0xFFFFFFFF, 7, int(round(t_s * 1e6)) & 0xFFFFFFFFFFFF])
+        rng = np.random.default_rng([look.seed, 7, int(round(t_s * 1e6)) & 0xFFFFFFFFFFFF])
         img += rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(look.noise_sigma)
     np.clip(img, 0, 255, out=img)
     return np.rint(img).astype(np.uint8)

@@ -202,7 +202,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- conversion took {report['timing_s']['total']:.1f} s wall, {report['timing_s']['total_cpu']:.1f} s CPU "
         "(all threads); wall per stage: " + ", ".join(
             f"{k} {val:.1f} s" for k, val in report["timing_s"].items() if not k.startswith("total")),
-        f"- created by: " + ", ".join(f"{k} {val}" for k, val in report["created_by"].items()),
+        "- created by: " + ", ".join(f"{k} {val}" for k, val in report["created_by"].items()),
         "",
     ]
     return "\n".join(lines)

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CALIB_DIR, DEMO_MODEL, ROOT, run_cli
+from conftest import CALIB_DIR, DEMO_MODEL, run_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-keras = pytest.importorskip("keras")  # the [convert] extra; the edge-only install has no TensorFlow
+import keras  # noqa: E402 - the [convert] extra
 from keras import layers  # noqa: E402
 
 from convert import structure  # noqa: E402
@@ -417,13 +417,14 @@ def test_low_agreement_exits_1_and_keeps_the_bundle(work: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not DEMO_MODEL.is_file(), reason=f"{DEMO_MODEL} not trained yet (a teammate trains it); "
-                                                      "this test must run once it exists")
 def test_demo_model_int8_matches_float(demo_bundle: Path) -> None:
-    """The shipped demo model: top-1 agreement >= 99% and accuracy drop <= 1 point on the synthetic val clips."""
+    """The shipped demo model: top-1 agreement >= 99% and accuracy drop <= 1 point on the synthetic val clips.
+
+    No skip: `demo_bundle` fails when models/demo/model.keras is missing (it is part of the repository)."""
+    assert DEMO_MODEL.is_file()
     report = json.loads((demo_bundle / "report.json").read_text())
     v = report["validation"]
-    assert v["labelled_clips"] >= 20 and "val split" in v["source"], v["source"]
+    assert v["labelled_clips"] >= 10 and "val split" in v["source"], (v["labelled_clips"], v["source"])
     assert v["top1_agreement"] >= 0.99, v["disagreements"]
     assert v["accuracy_drop_points"] <= 1.0, (v["float_keras"]["accuracy"], v["int8"]["accuracy"])
     assert Manifest.load(demo_bundle).frames_per_clip == 20 and CALIB_DIR.is_dir()
