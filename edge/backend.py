@@ -44,8 +44,10 @@ _cache: dict[str, Backend] = {}
 
 
 def _import(name: str) -> Backend:
-    module = importlib.import_module(_MODULES[name])
-    interpreter_cls = module.Interpreter
+    if name == "tensorflow":  # tf.lite is an attribute of the package, not an importable submodule
+        interpreter_cls = importlib.import_module("tensorflow").lite.Interpreter
+    else:
+        interpreter_cls = importlib.import_module(_MODULES[name]).Interpreter
     version = "unknown"
     try:
         from importlib.metadata import version as dist_version

@@ -12,13 +12,16 @@ reloads the file. Every user error is one line on stderr and exit status 2.
 
 Default hop (`runtime.hop_frames = 2`, see also edge.stream): with the demo bundle's T = 20 frames at 10 fps
 a window closes every hop / fps = 0.2 s, for 1 feature pass + ceil(T / hop) = 10 recurrent steps per frame.
-Cost: a step of LSTM(128) over the 1024 features of MobileNet v1 0.25 at 128x128 is 4 x 128 x (1024 + 128)
-= 0.59 M multiply-adds, the feature pass ~14 M, so hop 2 costs ~1.4 feature passes per frame against ~1.04
-for hop 20 (no overlap) and ~1.8 for hop 1 (the status line and gesture-bench print the measured split).
-Latency: decisions every 0.2 s, and `consecutive_windows = 2` fires 0.2 s after the first confident
-window. Hop 1 would buy 0.1 s of granularity for 10 more steps a frame; hop 4 would save 5 steps but a
-~1.2 s (12-frame) gesture then lies wholly inside only (20 - 12) / 4 = 2 windows, so two agreeing windows
-in a row become a coin toss (at hop 2 it gets 4), and each decision comes 0.4 s later.
+Cost: by arithmetic a step of LSTM(128) over MobileNet v1 0.25's 1024 features at 128x128 is
+4 x 128 x (1024 + 128) = 0.59 M multiply-adds against ~14 M for the feature pass, but a step this small is
+dominated by the per-invoke overhead: measured on one x86 core (ai_edge_litert, int8, 128x128), p50 0.44 ms
+for the feature pass and 0.35 ms for the 10 steps (the status line prints this split on any machine;
+gesture-bench measures it properly). Per frame that is well inside the 100 ms a 10 fps model frame allows,
+with room on a Pi. Latency: decisions every 0.2 s, and `consecutive_windows = 2` fires 0.2 s after the
+first confident window. Hop 1 would halve that granularity for twice the steps, and would change what
+`consecutive_windows` means in time; hop 4 would halve the steps but a ~1.2 s (12-frame) gesture then lies
+wholly inside only (20 - 12) / 4 = 2 windows, so two agreeing windows in a row become a coin toss (at hop 2
+it gets 4), and every decision comes 0.4 s later.
 """
 
 from __future__ import annotations
