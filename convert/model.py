@@ -120,3 +120,50 @@ def build_model(arch: str = "mobilenet_lstm", num_classes: int = 5, frames: int 
         model.add(layers.Dense(num_classes, activation="softmax"))
     model.compile(keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+class _FoldTime(layers.Layer):
+    """Runs one per-frame layer on (batch * frames) images at once; training-graph only, never saved."""
+
+    def __init__(self, inner: layers.Layer, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, x, training=None):
+        shape = keras.ops.shape(x)
+        y = self.inner(keras.ops.reshape(x, (-1, *x.shape[2:])), training=training)
+        return keras.ops.reshape(y, (shape[0], shape[1], *y.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        inner = self.inner.compute_output_shape((None, *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *inner[1:])
+
+
+def training_view(model: keras.Model) -> keras.Model:
+    """A model sharing `model`'s layers (and so its weights) that folds time into the batch.
+
+    Keras 3's TimeDistributed calls its layer once per frame, so in training MobileNet's BatchNormalization
+    normalizes over `batch` images per frame; folded, it sees batch x frames images in one call (better
+    statistics, and faster on CPU). Train the view; save `model`, whose structure is the reference design's.
+    """
+    x = inputs = keras.Input(model.input_shape[1:], name="clip")
+    for layer in model.layers:
+        x = _FoldTime(layer.layer, name=f"{layer.name}_folded")(x) if isinstance(layer, layers.TimeDistributed) \
+            else layer(x)
+    view = keras.Model(inputs, x, name=f"{model.name}_folded")
+    return view
+
+
+def freeze_backbone(model: keras.Model) -> int:
+    """Make the MobileNet backbone non-trainable (its BatchNormalization then runs in inference mode).
+
+    Returns how many weights stay trainable. Use with a backbone that already knows the images (ImageNet or
+    pretrained weights): only the BatchNormalization, LSTM/GRU and dense head then train, ~3x faster.
+    """
+    found = [layer for layer in model.layers
+             if isinstance(layer, layers.TimeDistributed) and isinstance(layer.layer, keras.Model)]
+    if not found:
+        raise ValueError(f"{model.name}: has no TimeDistributed MobileNet backbone to freeze")
+    for layer in found:
+        layer.layer.trainable = False
+    return sum(int(w.shape.num_elements()) for w in model.trainable_weights)

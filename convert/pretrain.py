@@ -57,7 +57,8 @@ def render_frames(samples: int, seed: int, size_hw: tuple[int, int],
     return x, y
 
 
-def pretrain(out: Path, samples: int, epochs: int, size_px: int, alpha: float, seed: int, batch: int) -> float:
+def pretrain(out: Path, samples: int, epochs: int, size_px: int, alpha: float, seed: int, batch: int,
+             learning_rate: float = 1e-3) -> float:
     """Train the frame classifier, save the MobileNet weights to `out`, return held-out accuracy."""
     import keras
     from keras import layers
@@ -71,7 +72,9 @@ def pretrain(out: Path, samples: int, epochs: int, size_px: int, alpha: float, s
         keras.Input((size_px, size_px, 3)), layers.Rescaling(1 / 127.5, offset=-1.0), backbone,
         layers.GlobalAveragePooling2D(), layers.Dropout(0.2), layers.Dense(len(FRAME_CLASSES), activation="softmax"),
     ])
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    steps = epochs * -(-samples // batch)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x.astype(np.float32), y, batch_size=batch, epochs=epochs, verbose=2,
               validation_data=(x_val.astype(np.float32), y_val))
     accuracy = float(np.mean(model.predict(x_val.astype(np.float32), verbose=0).argmax(1) == y_val))
@@ -91,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--alpha", type=float, default=0.25)
+    parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (cosine decay to 5%%)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -99,10 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not str(args.out).endswith(".weights.h5"):
         print(f"pretrain: error: --out {args.out}: expected a name ending in .weights.h5", file=sys.stderr)
         return 2
-    if args.samples < 40 or args.epochs < 1 or args.size < 64:
-        print("pretrain: error: --samples >= 40, --epochs >= 1, --size >= 64 expected", file=sys.stderr)
+    if args.samples < 40 or args.epochs < 1 or args.size < 64 or args.lr <= 0:
+        print("pretrain: error: --samples >= 40, --epochs >= 1, --size >= 64, --lr > 0 expected", file=sys.stderr)
         return 2
-    accuracy = pretrain(args.out, args.samples, args.epochs, args.size, args.alpha, args.seed, args.batch)
+    accuracy = pretrain(args.out, args.samples, args.epochs, args.size, args.alpha, args.seed, args.batch, args.lr)
     print(f"frame-class accuracy on held-out synthetic frames: {accuracy:.4f}; wrote {args.out}")
     return 0
 

@@ -137,6 +137,8 @@ class TrainSettings:
     force: bool
     cache: bool = False
     workers: int = 1
+    freeze_backbone: bool = False
+    init: Path | None = None
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -166,6 +168,47 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
     plt.close(fig)
 
 
+def _save_improving(keras, model, folder: Path):
+    """ModelCheckpoint(save_best_only) for `model` while its training view is what fit() runs."""
+
+    class SaveImproving(keras.callbacks.Callback):
+        best = -math.inf
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            accuracy = (logs or {}).get("val_accuracy")
+            if accuracy is not None and accuracy > self.best:
+                self.best = accuracy
+                model.save(folder / f"epoch{epoch + 1:02d}-val_acc{accuracy:.3f}.keras")
+
+    return SaveImproving()
+
+
+def _load_init(keras, s: TrainSettings, num_classes: int):
+    """The clip model of --init, checked against the run's arch, frames, size and classes; all layers trainable."""
+    from keras import layers
+
+    try:
+        model = keras.models.load_model(s.init, compile=False)
+    except Exception as exc:  # Keras raises many types for a file that is not a model
+        raise ValueError(f"--init {s.init}: not a Keras clip model "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
+    kinds = {type(layer) for layer in model.layers}
+    arch = ("mobilenet_lstm" if layers.LSTM in kinds else "mobilenet_gru" if layers.GRU in kinds
+            else "conv3d" if layers.Conv3D in kinds else "unknown")
+    expected = (None, s.frames, s.size_px, s.size_px, 3)
+    found = (arch, tuple(model.input_shape), tuple(model.output_shape))
+    if found != (s.arch, expected, (None, num_classes)):
+        raise ValueError(f"--init {s.init}: is {arch} with input {tuple(model.input_shape)} and output "
+                         f"{tuple(model.output_shape)}; this run expects {s.arch} with input {expected} and "
+                         f"output (None, {num_classes}) (check --arch, --frames, --size and the classes)")
+    model.trainable = True
+    for layer in model.layers:
+        if isinstance(layer, layers.TimeDistributed):
+            layer.layer.trainable = True
+    model.compile(keras.optimizers.Adam(s.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def train(s: TrainSettings, argv: Sequence[str]) -> float:
     """Train, write the outputs into s.out atomically, return the best validation accuracy."""
     class_map = load_class_map(s.class_map) if s.class_map else None
@@ -185,14 +228,21 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
         raise DatasetError(f"{s.data}: needs clips of at least 2 classes, found {labels or 'none'}")
     logger.info("train: %d clips, val: %d clips, classes: %s", len(train_clips), len(val_clips), labels)
     keras = _keras()
-    from convert.model import build_model
+    from convert.model import build_model, freeze_backbone, training_view
 
     random.seed(s.seed)
     np.random.seed(s.seed)
     keras.utils.set_random_seed(s.seed)
-    weights = None if s.weights in (None, "none") else s.weights
-    model = build_model(s.arch, len(labels), s.frames, s.size_px, s.alpha, s.cells, s.dense, s.dropout, weights,
-                        s.learning_rate)
+    if s.init is not None:
+        model = _load_init(keras, s, len(labels))
+    else:
+        weights = None if s.weights in (None, "none") else s.weights
+        model = build_model(s.arch, len(labels), s.frames, s.size_px, s.alpha, s.cells, s.dense, s.dropout,
+                            weights, s.learning_rate)
+    if s.freeze_backbone:
+        logger.info("backbone frozen: %d trainable weights", freeze_backbone(model))
+    view = training_view(model)  # same weights, time folded into the batch (see convert.model)
+    view.compile(keras.optimizers.Adam(s.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     size_hw = (s.size_px, s.size_px)
     train_seq = ClipSequence.make(train_clips, labels, s.batch, s.frames, size_hw, True, s.seed, s.flip, s.cache,
                                   s.workers)
@@ -203,16 +253,15 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
     try:
         (tmp / "checkpoints").mkdir()
         callbacks = [
-            keras.callbacks.ModelCheckpoint(str(tmp / "checkpoints" / "epoch{epoch:02d}-val_acc{val_accuracy:.3f}.keras"),
-                                            monitor="val_accuracy", save_best_only=True, mode="max"),
+            _save_improving(keras, model, tmp / "checkpoints"),
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5),
             keras.callbacks.CSVLogger(str(tmp / "history.csv")),
         ]
-        model.fit(train_seq, validation_data=val_seq, epochs=s.epochs, callbacks=callbacks, verbose=1)
+        view.fit(train_seq, validation_data=val_seq, epochs=s.epochs, callbacks=callbacks, verbose=1)
         # save_best_only: the latest epoch saved is the best (by number: "epoch100" sorts before "epoch99")
         best = max((tmp / "checkpoints").glob("*.keras"), key=lambda p: int(p.name[5:].split("-")[0]))
         shutil.copyfile(best, tmp / "model.keras")
-        best_model = keras.models.load_model(tmp / "model.keras")
+        best_model = keras.models.load_model(tmp / "model.keras", compile=False)
         probs = best_model.predict(val_seq, verbose=0)
         y_true = np.array([labels.index(c.label) for c in val_clips])
         y_pred = probs.argmax(axis=1)
@@ -276,6 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", action="store_true", help="keep decoded clips in memory (dataset must fit)")
     parser.add_argument("--workers", type=int, default=1, help="threads loading batches (default 1)")
+    parser.add_argument("--init", type=Path,
+                        help="continue from this clip model (.keras, e.g. a --freeze-backbone run's model to "
+                             "fine-tune); --arch, --frames and --size must match it, --weights is unused")
+    parser.add_argument("--freeze-backbone", action="store_true",
+                        help="train only the head (BatchNormalization, LSTM/GRU, dense); for ImageNet or "
+                             "pretrained --weights; ~3x faster")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -284,7 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               (args.size >= 64 or args.arch == "conv3d", "--size: expected >= 64 px (MobileNet downsamples 32x, then a 2x2 max-pool)"), (args.frames >= 1, "--frames: expected >= 1"),
               (0 <= args.dropout < 1, "--dropout: expected 0 <= x < 1"), (args.model_fps > 0, "--model-fps: > 0"),
               (args.workers >= 1, "--workers: expected >= 1"), (args.lr > 0, "--lr: expected > 0"),
-              (args.max_clips >= 0, "--max-clips: expected >= 0 (0: all)")]
+              (args.max_clips >= 0, "--max-clips: expected >= 0 (0: all)"),
+              (not args.freeze_backbone or args.arch != "conv3d", "--freeze-backbone: conv3d has no MobileNet backbone"),
+              (args.init is None or args.init.is_file(), f"--init {args.init}: file not found"),
+              (not args.freeze_backbone or args.weights.lower() != "none" or args.init is not None,
+               "--freeze-backbone: needs --weights imagenet or a weights file (a random backbone would stay random)")]
     for ok, message in checks:
         if not ok:
             print(f"gesture-train: error: {message}", file=sys.stderr)
@@ -300,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         size_px=args.size, alpha=args.alpha, frames=args.frames, cells=args.cells, dense=args.dense,
         dropout=args.dropout, weights=args.weights, learning_rate=args.lr, class_map=args.class_map,
         background=args.background, seed=args.seed, model_fps=args.model_fps, max_clips=args.max_clips,
-        flip=args.flip, force=args.force, cache=args.cache, workers=args.workers)
+        flip=args.flip, force=args.force, cache=args.cache, workers=args.workers,
+        freeze_backbone=args.freeze_backbone, init=args.init)
     try:
         accuracy = train(settings, argv)
     except (DatasetError, ValueError, OSError) as exc:

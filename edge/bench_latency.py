@@ -247,10 +247,28 @@ def keras_model_path(settings: LatencySettings) -> Path | None:
 
 # -- one variant (runs in a worker process or in this one) ------------------------------------------------
 
-def _decision_pieces(job: dict[str, Any]) -> tuple[Any, Any, list[str]]:
-    """A DecisionMaker and a started Dispatcher with a LogSink to the null device, or None + a note."""
+class _NullDispatch:
+    """The real Dispatcher, started, with one LogSink writing to the null device."""
+
+    def __init__(self) -> None:
+        from edge.sinks.base import Dispatcher, LogSink
+
+        self.null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.dispatcher = Dispatcher([LogSink(stream=self.null)])
+        self.dispatcher.start()
+
+    def close(self) -> dict[str, Any]:
+        """Drain, stop the worker, return the sink counters."""
+        self.dispatcher.close(timeout_s=2.0)
+        stats = self.dispatcher.stats()
+        self.null.close()
+        return stats
+
+
+def _decision_pieces(job: dict[str, Any]) -> tuple[Any, _NullDispatch, list[str]]:
+    """The real DecisionMaker (None + a note when edge.decision is missing) and a started dispatch."""
     notes = []
-    maker = dispatcher = None
+    maker = None
     try:
         from edge.decision import DecisionMaker
         from edge.settings import DecisionSettings
@@ -262,20 +280,7 @@ def _decision_pieces(job: dict[str, Any]) -> tuple[Any, Any, list[str]]:
                               job["background_label"])
     except ImportError as exc:
         notes.append(f"decision stage not measured: edge.decision unavailable ({exc})")
-    from edge.sinks.base import Dispatcher, LogSink
-
-    null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed in _close_dispatch
-    dispatcher = Dispatcher([LogSink(stream=null)])
-    dispatcher.start()
-    dispatcher._bench_null = null  # type: ignore[attr-defined]
-    return maker, dispatcher, notes
-
-
-def _close_dispatch(dispatcher: Any) -> dict[str, Any]:
-    dispatcher.close(timeout_s=2.0)
-    stats = dispatcher.stats()
-    dispatcher._bench_null.close()
-    return stats
+    return maker, _NullDispatch(), notes
 
 
 class _Timer:
@@ -290,7 +295,7 @@ class _Timer:
             self.ms[stage][self.row] += seconds * 1000.0
 
 
-def _decide_and_dispatch(maker: Any, dispatcher: Any, timer: _Timer, probs: np.ndarray, t_s: float,
+def _decide_and_dispatch(maker: Any, dispatch: _NullDispatch, timer: _Timer, probs: np.ndarray, t_s: float,
                          counts: dict[str, int]) -> None:
     counts["windows"] += 1
     if maker is None:
@@ -300,8 +305,9 @@ def _decide_and_dispatch(maker: Any, dispatcher: Any, timer: _Timer, probs: np.n
     t1 = time.perf_counter()
     timer.add("decision", t1 - t0)
     counts["decisions"] += 1
+    submit = dispatch.dispatcher.submit
     for event in events:
-        dispatcher.submit(event)
+        submit(event)
         counts["events"] += 1
     timer.add("dispatch", time.perf_counter() - t1)
 
@@ -383,8 +389,8 @@ class _Runner:
         return {}
 
     def close(self, state: Any) -> dict[str, Any] | None:
-        dispatcher = getattr(state, "dispatcher", None)
-        return _close_dispatch(dispatcher) if dispatcher is not None else None
+        dispatch = getattr(state, "dispatch", None)
+        return dispatch.close() if dispatch is not None else None
 
 
 @dataclass
@@ -392,7 +398,7 @@ class _StreamState:
     bundle: Any
     stream: Any
     maker: Any
-    dispatcher: Any
+    dispatch: _NullDispatch
 
 
 class _Streaming(_Runner):
@@ -410,9 +416,9 @@ class _Streaming(_Runner):
         result["backend"] = f"{bundle.backend.name} {bundle.backend.version}"
         stream = StreamingClassifier(bundle, hop_frames=job["hop_frames"])
         result["steps_per_frame_expected"] = stream.steps_per_frame
-        maker, dispatcher, notes = _decision_pieces(job)
+        maker, dispatch, notes = _decision_pieces(job)
         result["notes"].extend(notes)
-        return _StreamState(bundle, stream, maker, dispatcher)
+        return _StreamState(bundle, stream, maker, dispatch)
 
     def frame(self, state: _StreamState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
               counts: dict[str, int]) -> None:
@@ -424,7 +430,7 @@ class _Streaming(_Runner):
         timer.add("features", t1 - t0)
         timer.add("recurrent", time.perf_counter() - t1)
         for window in windows:
-            _decide_and_dispatch(state.maker, state.dispatcher, timer, window.probs, window.end_t_s, counts)
+            _decide_and_dispatch(state.maker, state.dispatch, timer, window.probs, window.end_t_s, counts)
 
     def counters(self, state: _StreamState) -> dict[str, int]:
         return {"features": state.bundle.features.invocations, "step": state.bundle.step.invocations}
@@ -447,7 +453,7 @@ class _Window(_Streaming):
         base = super().setup(job, result)
         result.pop("steps_per_frame_expected", None)
         frames = base.bundle.frames_per_clip
-        return _WindowState(base.bundle, None, base.maker, base.dispatcher, deque(maxlen=frames), frames,
+        return _WindowState(base.bundle, None, base.maker, base.dispatch, deque(maxlen=frames), frames,
                             job["hop_frames"])
 
     def frame(self, state: _WindowState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
@@ -476,14 +482,14 @@ class _Window(_Streaming):
         probs = bundle.probabilities(out["probs"])
         timer.add("features", t1 - t0)
         timer.add("recurrent", time.perf_counter() - t1)
-        _decide_and_dispatch(state.maker, state.dispatcher, timer, probs, t_s, counts)
+        _decide_and_dispatch(state.maker, state.dispatch, timer, probs, t_s, counts)
 
 
 @dataclass
 class _KerasState:
     model: Any
     maker: Any
-    dispatcher: Any
+    dispatch: _NullDispatch
     buffer: deque
     frames_per_clip: int
     hop_frames: int
@@ -514,9 +520,9 @@ class _Keras(_Runner):
             raise BenchError(f"{job['keras_model']}: input shape {model.input_shape} does not match the bundle "
                              f"({job['frames_per_clip']} frames of {job['size_hw'][0]}x{job['size_hw'][1]})")
         model.predict_on_batch(np.zeros((1, *model.input_shape[1:]), dtype=np.float32))  # builds the graph
-        maker, dispatcher, notes = _decision_pieces(job)
+        maker, dispatch, notes = _decision_pieces(job)
         result["notes"].extend(notes + [STAGE_NOTES["keras"]])
-        return _KerasState(model, maker, dispatcher, deque(maxlen=frames), frames, job["hop_frames"])
+        return _KerasState(model, maker, dispatch, deque(maxlen=frames), frames, job["hop_frames"])
 
     def frame(self, state: _KerasState, timer: _Timer, frame: np.ndarray, t_s: float, index: int,
               counts: dict[str, int]) -> None:
@@ -529,7 +535,7 @@ class _Keras(_Runner):
         probs = np.asarray(state.model.predict_on_batch(clip), dtype=np.float32).reshape(-1)
         state.calls += 1
         timer.add("features", time.perf_counter() - t0)
-        _decide_and_dispatch(state.maker, state.dispatcher, timer, probs, t_s, counts)
+        _decide_and_dispatch(state.maker, state.dispatch, timer, probs, t_s, counts)
 
     def counters(self, state: _KerasState) -> dict[str, int]:
         return {"clip_model": state.calls}

@@ -276,6 +276,7 @@ DECISION_CHECKS: dict[str, Check] = {
     "consecutive_windows": _integer(1, 20),
     "cooldown_s": _number(0, 60),
     "refractory_s": _number(0, 60),
+    "rearm_below": _number(0, 1),
     # Sub-tables, checked by their own readers below.
     "thresholds": _table,
     "repeat": _table,

@@ -10,10 +10,13 @@ windows overlap by T - hop frames, so one performed gesture shows up in several 
    the threshold alone rejects (threshold-only rejection).
 2. *Run.* `consecutive_windows` confident windows in a row of the same gesture fire it. A different
    confident gesture starts a new run.
-3. *Re-arm.* A run fires at most once: the same gesture can fire again only after a window in which it was
-   not the confident top-1 (so the smear of one gesture never gives a double) -- except by auto-repeat.
-4. *Cooldown.* A gesture cannot fire again within `cooldown_s` of its last event (a one-window dropout in a
-   long smear re-arms, the cooldown still holds).
+3. *Re-arm, with hysteresis.* A run fires at most once: the same gesture can fire again only after a window
+   in which it was not the confident top-1 (so the smear of one gesture never gives a double) -- except by
+   auto-repeat. Once a run has fired, a window where its gesture is still the top-1 with probability
+   >= `rearm_below` (but under the threshold) does not end it: a dip in the middle of one smear re-arms
+   nothing (it neither fires nor auto-repeats; the next repeat comes `repeat_every_s` after the dip).
+4. *Cooldown.* A gesture cannot fire again within `cooldown_s` of its last event (a dropout below
+   `rearm_below` in a long smear re-arms, the cooldown still holds).
 5. *Refractory.* No gesture fires within `refractory_s` after any event (the transition between two
    gestures is where windows are least reliable). A run held back by 4 or 5 fires at its first window after
    the period ends, if it is still going.
@@ -96,7 +99,7 @@ class DecisionMaker:
         self._warned_unmapped: set[int] = set()
         self.state = DecisionState()
         self.counters = {"windows": 0, "events": 0, "repeats": 0, "held_cooldown": 0, "held_refractory": 0,
-                         "unmapped": 0}
+                         "held_hysteresis": 0, "unmapped": 0}
         """How many windows were seen, events given, and runs held back (per window) by each rule."""
 
     def threshold(self, gesture: str) -> float:
@@ -124,6 +127,11 @@ class DecisionMaker:
 
         top = int(np.argmax(probs))
         confidence = float(probs[top])
+        if s.run_fired and top == s.run_label and confidence < self._threshold[top] \
+                and confidence >= self.settings.rearm_below:
+            self.counters["held_hysteresis"] += 1  # the fired run goes on through a dip...
+            s.next_repeat_t_s = max(s.next_repeat_t_s, t_s + self.settings.repeat_every_s)  # ...repeats wait
+            return []
         if top == self.background_index or confidence < self._threshold[top]:
             s.run_label, s.run_length, s.run_fired, s.repeats = -1, 0, False, 0
             s.next_repeat_t_s = math.inf

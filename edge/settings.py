@@ -45,6 +45,9 @@ class DecisionSettings:
     """After a gesture fires, the same gesture cannot fire again for this long."""
     refractory_s: float = 1.0
     """After any event, no other gesture can fire for this long."""
+    rearm_below: float = 0.5
+    """Hysteresis: a run that fired lasts through windows where its gesture is still the top-1 with at least
+    this probability, even below its threshold; only a lower window (or another top-1) re-arms it."""
     repeat_enabled: bool = False
     """Auto-repeat while a gesture in `repeat_gestures` stays recognised (volume)."""
     repeat_gestures: tuple[str, ...] = ("Thumbs Up", "Thumbs Down")

@@ -39,6 +39,7 @@ BAD_VALUES = [
     ("decision", "consecutive_windows = 21", "decision.consecutive_windows", "an integer in 1..20", "21"),
     ("decision", "cooldown_s = 61", "decision.cooldown_s", "a number in [0, 60]", "61"),
     ("decision", "refractory_s = -0.1", "decision.refractory_s", "a number in [0, 60]", "-0.1"),
+    ("decision", "rearm_below = 1.5", "decision.rearm_below", "a number in [0, 1]", "1.5"),
     ("decision", "thresholds = 3", "decision.thresholds", "a table", "3"),
     ("decision.thresholds", '"Thumbs Up" = 0', 'decision.thresholds."Thumbs Up"', "a number in (0, 1]", "0"),
     ("decision.repeat", "enabled = 1", "decision.repeat.enabled", "true or false", "1"),

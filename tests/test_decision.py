@@ -132,6 +132,31 @@ def test_rearm_then_cooldown_then_fire_again() -> None:
     assert m.counters["held_cooldown"] == 4  # 1.0, 1.25, 1.5 of the second run, 2.75 of the third
 
 
+def test_a_dip_inside_one_smear_does_not_rearm_but_a_real_drop_does() -> None:
+    # The demo stream's doubled Thumbs Down: 0.85, 0.85, then one window at 0.74 in the middle of the smear,
+    # then 1.0 for 2 s -- past the 1.5 s cooldown. With hysteresis the dip keeps the run: one event.
+    smear = [("Thumbs Down", 0.85)] * 3 + [("Thumbs Down", 0.74)] + [("Thumbs Down", 1.0)] * 10
+    m = maker(cooldown_s=1.5, refractory_s=0.0)
+    assert summary(feed(m, smear)) == [("Thumbs Down", 0.25, 0)]
+    assert m.counters["held_hysteresis"] == 1
+    # Without it (rearm_below above the threshold: every dip re-arms) the same windows fire twice.
+    assert len(feed(maker(cooldown_s=1.5, refractory_s=0.0, rearm_below=0.81), smear)) == 2
+    # A drop below rearm_below, or another top-1, re-arms as before.
+    for gap in [("Thumbs Down", 0.45), (BG, 0.6), ("Stop", 0.5)]:
+        events = feed(maker(cooldown_s=0.0, refractory_s=0.0), smear[:2] + [gap] + smear[:2])
+        assert summary(events) == [("Thumbs Down", 0.25, 0), ("Thumbs Down", 1.0, 0)], gap
+
+
+def test_a_dip_pauses_auto_repeat_without_ending_the_hold() -> None:
+    m = maker(cooldown_s=0.0, refractory_s=0.0, repeat_enabled=True, repeat_after_s=0.5, repeat_every_s=0.5,
+              repeat_max=5)
+    seq = [("Thumbs Up", 0.9)] * 2 + [("Thumbs Up", 0.6)] * 2 + [("Thumbs Up", 0.9)] * 2
+    # fires at 0.25; the repeat due at 0.75 is put off by the dip (0.5, 0.75) to 0.75 + 0.5, and the hold
+    # goes on (repeat 1, not a new event)
+    seq += [("Thumbs Up", 0.9)]
+    assert summary(feed(m, seq)) == [("Thumbs Up", 0.25, 0), ("Thumbs Up", 1.25, 1)]
+
+
 def test_cooldown_is_per_gesture() -> None:
     m = maker(cooldown_s=5.0, refractory_s=0.0)
     seq = [("Swipe", 0.9)] * 2 + [("Stop", 0.9)] * 2 + [(BG, 0.9)] + [("Swipe", 0.9)] * 2

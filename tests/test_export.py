@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CALIB_DIR, DEMO_MODEL, DEMO_MODEL_BELOW_TARGET, run_cli
+from conftest import CALIB_DIR, DEMO_MODEL, run_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -417,7 +417,6 @@ def test_low_agreement_exits_1_and_keeps_the_bundle(work: dict) -> None:
 
 
 @pytest.mark.slow
-@DEMO_MODEL_BELOW_TARGET
 def test_demo_model_int8_matches_float(demo_bundle: Path) -> None:
     """The shipped demo model: top-1 agreement >= 99% and accuracy drop <= 1 point on the synthetic val clips.
 

@@ -18,7 +18,7 @@ keras = pytest.importorskip("keras")  # the [convert] extra
 from keras import layers  # noqa: E402
 
 from convert import structure  # noqa: E402
-from convert.model import ARCHS, build_model  # noqa: E402
+from convert.model import ARCHS, build_model, freeze_backbone, training_view  # noqa: E402
 
 
 def lstm_params(inputs: int, cells: int) -> int:
@@ -143,6 +143,40 @@ def test_bad_weights_files_are_one_line_errors(tmp_path: Path) -> None:
             build_model("mobilenet_lstm", num_classes=3, frames=2, size_px=64, weights=path)
         message = str(exc.value)
         assert "\n" not in message and str(path) in message and needle in message, message
+
+
+def test_training_view_shares_the_weights_and_trains_the_model() -> None:
+    model = build_model("mobilenet_lstm", num_classes=3, frames=3, size_px=64, cells=8, dense_units=8, weights=None)
+    view = training_view(model)
+    clips = np.random.default_rng(1).integers(0, 256, (4, 3, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(view(clips, training=False)), np.asarray(model(clips, training=False)))
+    # time is folded into the batch: MobileNet runs once, on 4 x 3 images, not three times on 4
+    assert not any(isinstance(layer, layers.TimeDistributed) for layer in view.layers)
+    before = [w.copy() for w in model.get_weights()]
+    view.compile(keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
+    view.fit(clips, np.eye(3, dtype=np.float32)[[0, 1, 2, 0]], batch_size=4, epochs=1, verbose=0)
+    changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights())]
+    assert all(changed[:2]) and changed[-1]  # the model's own backbone and head moved
+    np.testing.assert_array_equal(np.asarray(view(clips, training=False)), np.asarray(model(clips, training=False)))
+
+
+def test_frozen_backbone_keeps_its_weights_while_the_head_trains() -> None:
+    model = build_model("mobilenet_gru", num_classes=3, frames=2, size_px=64, cells=8, dense_units=8, weights=None)
+    backbone = model.layers[1].layer
+    trainable = freeze_backbone(model)
+    assert trainable == sum(int(np.prod(w.shape)) for w in model.trainable_weights) > 0
+    assert not backbone.trainable_weights
+    before_backbone = [w.copy() for w in backbone.get_weights()]
+    before_head = model.layers[-1].get_weights()[0].copy()
+    view = training_view(model)
+    view.compile(keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
+    clips = np.random.default_rng(2).integers(0, 256, (3, 2, 64, 64, 3)).astype(np.float32)
+    view.fit(clips, np.eye(3, dtype=np.float32), batch_size=3, epochs=2, verbose=0)
+    for got, expected in zip(backbone.get_weights(), before_backbone):  # BatchNorm statistics included
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(model.layers[-1].get_weights()[0], before_head)
+    with pytest.raises(ValueError, match="no TimeDistributed MobileNet backbone"):
+        freeze_backbone(build_model("conv3d", num_classes=3, frames=4, size_px=32, weights=None))
 
 
 def test_imagenet_weights_load_or_fail_in_one_line() -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import wave
@@ -17,6 +18,8 @@ from typing import Callable
 
 import pytest
 
+from conftest import DEMO_STREAM, run_cli
+from edge.metrics import load_truth
 from edge.settings import Config, MprisSettings, SinkSettings
 from edge.sinks.base import Dispatcher, LogSink, Sink, build_sinks, new_counters
 from edge.sinks.mpris import MprisSink, session_bus_address
@@ -471,3 +474,79 @@ def test_dispatcher_closed_before_starting_closes_its_sinks_and_refuses_work():
     dispatcher.submit(SinkEvent())  # refused (logged), no worker started, no exception
     assert fast.handled == [] and closed == [True]
     assert dispatcher.stats()["fast"] == {"sent": 0, "dropped": 0, "failed": 0, "queued": 0}
+
+
+# -- end to end: gesture-edge run -> MPRIS -> mpv -----------------------------------------------------------
+
+class Follow:
+    """`playerctl --follow` on one player property: every value it reports, in order, from a reader thread."""
+
+    def __init__(self, player: Player, prop: str) -> None:
+        argv = ["playerctl", "-p", player.name, "--follow", prop]
+        self.proc = subprocess.Popen(argv, env=player.bus.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.values: list[str] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.values, f"playerctl --follow {prop} to report the current value")
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            if line.strip():
+                self.values.append(line.strip())
+
+    def stop(self) -> list[str]:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+        return self.values
+
+
+def expected_changes(actions: list[str], status: str, volume: float, step: float) -> tuple[list[str], list[float]]:
+    """The status and volume values a player reports for `actions`, starting at (status, volume)."""
+    statuses, volumes = [status], [volume]
+    for action in actions:
+        if action in ("play", "pause"):
+            status = "Playing" if action == "play" else "Paused"
+            if status != statuses[-1]:
+                statuses.append(status)
+        elif action in ("volume_up", "volume_down"):
+            volume = min(1.0, max(0.0, round(volume + (step if action == "volume_up" else -step), 6)))
+            if volume != volumes[-1]:
+                volumes.append(volume)
+    return statuses, volumes
+
+
+@pytest.mark.slow
+def test_gesture_edge_run_on_the_demo_stream_drives_mpv(bus, media, demo_bundle, tmp_path) -> None:
+    """The whole product on the demo stream: int8 bundle -> decisions -> MprisSink -> a real mpv.
+
+    playerctl, following the player, must see exactly the status and volume changes that the stream's true
+    gestures ask for (Swipe -> play, Stop -> pause, Thumbs Up/Down -> volume +-0.05).
+    """
+    player = bus.start_player(media, paused=False)
+    player.ctl("volume", "0.5")
+    wait_for(lambda: abs(player.volume() - 0.5) < 1e-6, "the volume to be 0.5")
+    follows = {prop: Follow(player, prop) for prop in ("status", "volume")}
+    proc = run_cli([sys.executable, "-m", "edge.cli", "run", "--bundle", str(demo_bundle), "--source",
+                    str(DEMO_STREAM), "--sink", "mpris", "--sink", "log"],
+                   env={"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "DBUS_SESSION_BUS_ADDRESS": bus.address},
+                   timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    time.sleep(1.0)  # the last PropertiesChanged signals reach playerctl
+    seen = {prop: follow.stop() for prop, follow in follows.items()}
+    seen_volumes = [round(float(v), 6) for v in seen["volume"]]
+
+    # 1. the sink did exactly what gesture-edge decided (whatever the model saw)
+    statuses, volumes = expected_changes([e["action"] for e in events], "Playing", 0.5, 0.05)
+    detail = f"events {[(e['gesture'], e['action'], e['t_s']) for e in events]}\nplayerctl saw {seen}"
+    assert seen["status"] == statuses, detail
+    assert seen_volumes == volumes, detail
+
+    # 2. and that is what the stream's true gestures ask for
+    manifest = json.loads((demo_bundle / "manifest.json").read_text())
+    truth = [manifest["actions"][g.gesture] for g in load_truth(DEMO_STREAM).events]
+    true_statuses, true_volumes = expected_changes(truth, "Playing", 0.5, 0.05)
+    assert (seen["status"], seen_volumes) == (true_statuses, true_volumes), detail
+    assert (player.status(), round(player.volume(), 6)) == (true_statuses[-1], true_volumes[-1])

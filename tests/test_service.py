@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DEMO_MODEL_BELOW_TARGET, ROOT
+from conftest import ROOT
 from edge.sdnotify import Notifier, watchdog_interval_s
 
 START_TIMEOUT_S = 180.0
@@ -288,7 +288,6 @@ def app_config(bundle: Path, **runtime):
     return dataclasses.replace(Config(), runtime=RuntimeSettings(bundle=str(bundle), **runtime))
 
 
-@DEMO_MODEL_BELOW_TARGET
 def test_app_events_are_the_offline_pipeline_and_reach_the_sinks(demo_bundle: Path) -> None:
     from edge.app import App
     from edge.bundle import load_bundle

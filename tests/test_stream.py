@@ -17,7 +17,7 @@ from edge.bundle import Requantizer, dequantize, load_bundle, quantize
 from edge.manifest import TensorSpec
 from edge.stream import StreamingClassifier, classify_window_raw
 
-from conftest import DEMO_MODEL_BELOW_TARGET, DEMO_STREAM, ROOT
+from conftest import DEMO_STREAM, ROOT
 
 
 def stream_frames(bundle, count: int, every: int = 3) -> np.ndarray:
@@ -109,20 +109,43 @@ def test_bad_hop_is_refused(bundle) -> None:
         StreamingClassifier(bundle, hop_frames=bundle.frames_per_clip + 1)
 
 
-@DEMO_MODEL_BELOW_TARGET
-def test_int8_stream_agrees_with_the_keras_clip_model(bundle, frames) -> None:
-    """Issue: streamed int8 windows agree with the float Keras clip model on >= 99% of windows."""
+@pytest.fixture(scope="module")
+def keras_vs_int8(bundle) -> tuple[np.ndarray, np.ndarray]:
+    """Float Keras clip-model probabilities and streamed int8 window probabilities over the whole demo stream
+    (400 model frames, hop 2: 191 windows)."""
     keras = pytest.importorskip("keras")  # the [convert] extra is part of the test install
     model = keras.models.load_model(ROOT / "models" / "demo" / "model.keras", compile=False)
-    every_frame = stream_frames(bundle, 200, every=3)
+    every_frame = stream_frames(bundle, 400, every=3)
     stream = StreamingClassifier(bundle, hop_frames=2)
     windows = [w for i, f in enumerate(every_frame) for w in stream.push(f, i / 10)]
+    assert len(windows) == (400 - 20) // 2 + 1
     clips = np.stack([every_frame[w.start_index: w.end_index + 1] for w in windows]).astype(np.float32)
     reference = model.predict(clips, batch_size=16, verbose=0)
-    agree = np.mean(np.argmax(reference, axis=1) == np.array([np.argmax(w.probs) for w in windows]))
-    print(f"windows: {len(windows)}, int8 stream vs Keras float top-1 agreement: {agree:.4f}")
-    assert len(windows) == (200 - 20) // 2 + 1
+    return reference, np.stack([w.probs for w in windows])
+
+
+@pytest.mark.xfail(reason="issue 4's >= 99% target is not met by the demo model: measured 96.3% (int8) and 98.4% "
+                          "(--mode int16x8) of the demo stream's 191 windows; every disagreement is a window where "
+                          "the float model itself is torn (see the next test)", strict=False)
+def test_int8_stream_agrees_with_the_keras_clip_model(keras_vs_int8) -> None:
+    """Issue: streamed int8 windows agree with the float Keras clip model on >= 99% of windows."""
+    reference, int8 = keras_vs_int8
+    agree = np.mean(reference.argmax(axis=1) == int8.argmax(axis=1))
+    print(f"windows: {len(int8)}, int8 stream vs Keras float top-1 agreement: {agree:.4f}")
     assert agree >= 0.99
+
+
+def test_int8_stream_disagrees_with_keras_only_where_keras_is_torn(keras_vs_int8) -> None:
+    """Where the int8 stream's top-1 differs, it picks the float model's runner-up of a close call."""
+    reference, int8 = keras_vs_int8
+    differ = np.flatnonzero(reference.argmax(axis=1) != int8.argmax(axis=1))
+    assert len(differ) <= 0.05 * len(reference), (len(differ), len(reference))
+    for i in differ:
+        top2 = np.argsort(reference[i])[::-1][:2]
+        margin = reference[i][top2[0]] - reference[i][top2[1]]
+        assert margin < 0.3 and int8[i].argmax() == top2[1], (i, reference[i].round(3), int8[i].round(3))
+    # and the probabilities themselves stay close everywhere
+    assert np.abs(reference - int8).max() < 0.25 and np.abs(reference - int8).mean() < 0.02
 
 
 def test_tensorflow_lite_backend_gives_the_same_windows(demo_bundle, bundle, frames) -> None:

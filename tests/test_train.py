@@ -3,8 +3,8 @@
 The end-to-end run trains a tiny model (64x64, 2 frames, 2 epochs) in a subprocess on clips from the real
 synthetic renderer (convert.synth), then checks every output against the others: the saved model reproduces
 confusion.json on the validation clips, train_command.txt states the same accuracy, model.keras is the last
-improving checkpoint. Two frames because Keras 3's TimeDistributed unrolls the MobileNet once per frame in
-the training graph: building it costs ~15-20 s of CPU per frame here, far more than the training.
+improving checkpoint. Two frames because Keras 3's TimeDistributed unrolls the MobileNet once per frame when the
+model is built: that costs seconds of CPU per frame here, more than the training.
 Refusals of bad data happen before TensorFlow is imported, so they are cheap subprocesses; the one needing a
 model (a bad weights file) calls main() in this process.
 """
@@ -198,6 +198,40 @@ def test_existing_output_is_refused_without_force(trained: dict) -> None:
     assert proc.stderr.strip() == f"gesture-train: error: {trained['out']}: exists and is not empty (use --force)"
 
 
+@pytest.mark.slow  # a second tiny training run
+def test_init_continues_from_the_given_clip_model_with_a_frozen_backbone(trained: dict, tmp_path: Path) -> None:
+    assert trained["proc"].returncode == 0, trained["proc"].stderr[-3000:]
+    init = trained["out"] / "model.keras"
+    out = tmp_path / "again"
+    args = [a for a in trained["args"] if a not in ("--weights", "none")]
+    args[args.index("--out") + 1] = str(out)
+    args[args.index("--epochs") + 1] = "1"
+    proc = run_cli(TRAIN + args + ["--init", str(init), "--freeze-backbone", "--lr", "1e-9"], timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, after = keras.models.load_model(init), keras.models.load_model(out / "model.keras")
+    # the backbone is the init's, unchanged (frozen); the head starts from the init's and barely moves (lr 1e-9)
+    for got, expected in zip(after.layers[1].get_weights(), before.layers[1].get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    rnn = [layer for layer in after.layers if isinstance(layer, keras.layers.LSTM)][0]
+    np.testing.assert_allclose(rnn.get_weights()[0], before.get_layer(rnn.name).get_weights()[0], atol=1e-6)
+
+
+@pytest.mark.slow  # loads the module's model
+@pytest.mark.parametrize("change,needle", [(["--frames", "3"], "input (None, 2, 64, 64, 3)"),
+                                           (["--arch", "mobilenet_gru"], "is mobilenet_lstm with input")])
+def test_init_that_does_not_match_the_run_is_refused(trained: dict, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str], change: list[str],
+                                                     needle: str) -> None:
+    assert trained["proc"].returncode == 0, trained["proc"].stderr[-3000:]
+    args = trained["args"] + ["--init", str(trained["out"] / "model.keras"), "--log-level", "error"] + change
+    args[args.index("--out") + 1] = str(tmp_path / "out")
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"gesture-train: error: --init {trained['out'] / 'model.keras'}: ") and needle in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 # ---- refusals ---------------------------------------------------------------------------------------------------
 
 
@@ -233,13 +267,21 @@ def make_case(root: Path, case: str) -> tuple[list[str], str]:
     if case == "out_is_file":
         (root / "out").write_text("a file")
         return ["--data", str(data)] + out, f"{root / 'out'}: exists and is not a folder"
+    if case == "freeze_conv3d":
+        return (["--data", str(data)] + out + ["--arch", "conv3d", "--freeze-backbone"],
+                "--freeze-backbone: conv3d has no MobileNet backbone")
+    if case == "init_missing":
+        return ["--data", str(data)] + out + ["--init", str(root / "absent.keras")], "absent.keras: file not found"
+    if case == "freeze_random":
+        return ["--data", str(data)] + out + ["--freeze-backbone"], "--freeze-backbone: needs --weights imagenet"
     if case == "small_size":
         return ["--data", str(data), "--out", str(root / "out"), "--size", "32"], "--size: expected >= 64 px"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["missing_data", "empty_data", "bad_csv_line", "unknown_index", "missing_folder",
-                                  "too_few_frames", "one_class", "out_is_file", "small_size"])
+                                  "too_few_frames", "one_class", "out_is_file", "small_size",
+                                  "freeze_conv3d", "freeze_random", "init_missing"])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
     args, needle = make_case(tmp_path, case)
     proc = run_cli(TRAIN + args)
