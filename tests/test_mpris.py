@@ -550,3 +550,62 @@ def test_gesture_edge_run_on_the_demo_stream_drives_mpv(bus, media, demo_bundle,
     true_statuses, true_volumes = expected_changes(truth, "Playing", 0.5, 0.05)
     assert (seen["status"], seen_volumes) == (true_statuses, true_volumes), detail
     assert (player.status(), round(player.volume(), 6)) == (true_statuses[-1], true_volumes[-1])
+
+
+# -- a player that refuses control ------------------------------------------------------------------------
+
+class ReadOnlyPlayer:
+    """A minimal MPRIS service on the private bus that reports CanControl = false (no installed player does)
+    and records every method call it receives, so the test can prove nothing was sent to it."""
+
+    def __init__(self, bus: Bus, name: str = "org.mpris.MediaPlayer2.readonly") -> None:
+        from jeepney.bus_messages import message_bus
+        from jeepney.io.blocking import open_dbus_connection
+
+        self.conn = open_dbus_connection(bus=bus.address)
+        self.conn.send_and_get_reply(message_bus.RequestName(name))
+        self.name, self.calls, self.stop = name, [], threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        from jeepney import HeaderFields, MessageType, new_error, new_method_return
+
+        props = {"CanControl": ("b", False), "PlaybackStatus": ("s", "Playing"), "Volume": ("d", 0.5)}
+        while not self.stop.is_set():
+            try:
+                msg = self.conn.receive(timeout=0.1)
+            except TimeoutError:
+                continue
+            if msg.header.message_type != MessageType.method_call:
+                continue
+            member = msg.header.fields[HeaderFields.member]
+            self.calls.append((member, msg.body))
+            if member == "Get" and msg.body[1] in props:
+                self.conn.send(new_method_return(msg, "v", (props[msg.body[1]],)))
+            elif member == "Get":
+                self.conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownProperty"))
+            else:
+                self.conn.send(new_method_return(msg))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.conn.close()
+
+
+def test_a_player_reporting_cancontrol_false_is_left_alone(bus, caplog):
+    player = ReadOnlyPlayer(bus)
+    try:
+        sink = sink_for(bus)
+        with caplog.at_level(logging.WARNING):
+            for action in ("play", "pause", "volume_up"):
+                act(sink, action)
+        assert sink.counters == {"sent": 0, "dropped": 3, "failed": 0}
+        assert "reports CanControl = false" in caplog.text
+        # it was asked about CanControl, and never told to do anything
+        assert {member for member, _ in player.calls} == {"Get"}
+        assert {body[1] for _, body in player.calls} == {"CanControl"}
+        sink.close()
+    finally:
+        player.close()
