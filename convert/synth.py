@@ -41,6 +41,7 @@ import numpy as np
 from convert._render import (BACKGROUND_KINDS, GESTURE_KINDS, Act, Furniture, Look, Person, Scene,
                              pose_extent, render_frame)
 from edge import __version__
+from edge.cliargs import OneLineParser, positive_arg, size_arg
 
 __all__ = [
     "GESTURES", "BACKGROUND", "CLASSES", "CASESTUDY_LABELS", "Scene", "Look", "Act", "SynthError", "random_look",
@@ -595,23 +596,6 @@ class StreamSettings:
     force: bool
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage dump) and exit status 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _size_arg(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}': expected HxW, e.g. 120x160") from None
-    if not (16 <= height <= 4096 and 16 <= width <= 4096):
-        raise argparse.ArgumentTypeError(f"'{text}': expected 16..4096 px each side")
-    return height, width
-
-
 def _count_arg(text: str) -> int:
     try:
         value = int(text)
@@ -627,16 +611,6 @@ def _seed_arg(text: str) -> int:
         return _check_seed(int(text))
     except (ValueError, SynthError):
         raise argparse.ArgumentTypeError(f"'{text}': expected an integer 0..2**63-1") from None
-
-
-def _positive_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"'{text}': expected a number > 0")
-    return value
 
 
 def _gestures_arg(text: str) -> tuple[str, ...]:
@@ -659,27 +633,27 @@ def _range_arg(text: str) -> tuple[float, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The gesture-synth argument parser."""
-    parser = _Parser(prog="gesture-synth", description=(
+    parser = OneLineParser(prog="gesture-synth", description=(
         "Write synthetic gesture clips (case-study layout) or a continuous MP4 stream with ground truth. "
         "Deterministic: the same arguments give byte-identical files."))
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{clips,stream}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{clips,stream}", parser_class=OneLineParser)
     clips = sub.add_parser("clips", help="a dataset in the case-study layout (train/, train.csv, val/, val.csv)")
     clips.add_argument("--out", required=True, type=Path, help="output folder (must not exist or be empty)")
     clips.add_argument("--train", type=_count_arg, required=True, help="clips per class in train/")
     clips.add_argument("--val", type=_count_arg, required=True, help="clips per class in val/")
     clips.add_argument("--seed", type=_seed_arg, required=True, help="the same seed gives the same files")
-    clips.add_argument("--size", type=_size_arg, default=(120, 160), help="frame size HxW (default 120x160)")
+    clips.add_argument("--size", type=size_arg, default=(120, 160), help="frame size HxW (default 120x160)")
     clips.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image format (default jpg)")
     clips.add_argument("--no-background", action="store_true", help="leave out the 'No gesture' class")
     clips.add_argument("--force", action="store_true", help="replace an existing output folder")
     stream = sub.add_parser("stream", help="a continuous MP4 stream and NAME.truth.json beside it")
     stream.add_argument("--out", required=True, type=Path, help="FILE.mp4")
     stream.add_argument("--seed", type=_seed_arg, required=True, help="the same seed gives the same files")
-    stream.add_argument("--duration-s", type=_positive_arg, required=True, help="length of the stream in seconds")
-    stream.add_argument("--fps", type=_positive_arg, default=30.0, help="frame rate (default 30)")
-    stream.add_argument("--size", type=_size_arg, default=(240, 320), help="frame size HxW (default 240x320)")
+    stream.add_argument("--duration-s", type=positive_arg, required=True, help="length of the stream in seconds")
+    stream.add_argument("--fps", type=positive_arg, default=30.0, help="frame rate (default 30)")
+    stream.add_argument("--size", type=size_arg, default=(240, 320), help="frame size HxW (default 240x320)")
     stream.add_argument("--background-only", action="store_true", help="no gestures at all (false-alarm footage)")
     stream.add_argument("--gestures", type=_gestures_arg, default=None,
                         help="comma-separated gestures in order (default: all four, shuffled and balanced)")

@@ -29,67 +29,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from edge import __version__
+from edge.cliargs import OneLineParser, int_arg, non_negative_arg, positive_arg, size_arg
 from edge.settings import BACKENDS, LOG_LEVELS, SINKS, Config
 
 logger = logging.getLogger(__name__)
 
 PROG = "gesture-edge"
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage dump) and exit status 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _int_arg(lo: int, hi: int) -> type:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}': expected an integer {lo}..{hi}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"'{text}': expected an integer {lo}..{hi}")
-        return value
-    return parse  # type: ignore[return-value]
-
-
-def _positive_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"'{text}': expected a number > 0")
-    return value
-
-
-def _non_negative_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"'{text}': expected a number >= 0")
-    return value
-
-
-def _size_arg(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}': expected HxW, e.g. 120x160") from None
-    if not (16 <= height <= 4096 and 16 <= width <= 4096):
-        raise argparse.ArgumentTypeError(f"'{text}': expected 16..4096 px each side")
-    return height, width
 
 
 def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
@@ -102,10 +53,10 @@ def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The gesture-edge argument parser (sub-commands run, capture, check-config)."""
-    parser = _Parser(prog=PROG, description="Hand-gesture remote control: the Raspberry Pi runtime.")
+    parser = OneLineParser(prog=PROG, description="Hand-gesture remote control: the Raspberry Pi runtime.")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,capture,check-config}",
-                                parser_class=_Parser)
+                                parser_class=OneLineParser)
 
     run = sub.add_parser("run", help="recognise gestures from a camera or footage and carry out actions",
                          description="Run the runtime: source -> int8 features -> streaming LSTM -> decisions "
@@ -117,18 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="TOML config file (default: the user's, then the system's)")
     run.add_argument("--sink", action="append", choices=SINKS, metavar="NAME",
                      help=f"where actions go, repeatable: {', '.join(SINKS)} (overrides sinks.enabled)")
-    run.add_argument("--hop", type=_int_arg(1, 64), metavar="N",
+    run.add_argument("--hop", type=int_arg(1, 64), metavar="N",
                      help="start a recurrent state every N model frames (overrides runtime.hop_frames)")
-    run.add_argument("--threads", type=_int_arg(1, 16), metavar="N",
+    run.add_argument("--threads", type=int_arg(1, 16), metavar="N",
                      help="interpreter threads per model (overrides runtime.num_threads)")
     run.add_argument("--backend", choices=BACKENDS, help="TFLite runtime (overrides runtime.backend)")
     run.add_argument("--realtime", action="store_true", help="play a video file at its own speed")
     run.add_argument("--loop", action="store_true", help="play a video file or folder again when it ends")
-    run.add_argument("--folder-fps", type=_positive_arg, metavar="FPS",
+    run.add_argument("--folder-fps", type=positive_arg, metavar="FPS",
                      help="frame rate of a folder of images (default: the model's)")
-    run.add_argument("--status-interval-s", type=_positive_arg, metavar="S",
+    run.add_argument("--status-interval-s", type=positive_arg, metavar="S",
                      help="seconds between status lines (overrides runtime.status_interval_s)")
-    run.add_argument("--max-frames", type=_int_arg(1, 2**31 - 1), metavar="N", help="stop after N model frames")
+    run.add_argument("--max-frames", type=int_arg(1, 2**31 - 1), metavar="N", help="stop after N model frames")
 
     capture = sub.add_parser("capture", help="record clips in the case-study layout (for calibration)",
                              description="Record clips from a camera (or footage) as JPEG frames in the "
@@ -136,21 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(capture)
     capture.add_argument("--source", required=True, help="picamera2 | cam:N | /dev/videoN | a video | a folder")
     capture.add_argument("--out", required=True, type=Path, help="dataset folder (clips are added to it)")
-    capture.add_argument("--clips", required=True, type=_int_arg(1, 10000), metavar="N",
+    capture.add_argument("--clips", required=True, type=int_arg(1, 10000), metavar="N",
                          help="clips per label (in total without --label)")
     capture.add_argument("--label", action="append", default=[], metavar="NAME",
                          help="Swipe, Left Swipe, Right Swipe, Stop, Thumbs Down, Thumbs Up or 'No gesture'; "
                               "repeatable (recorded in turns); none: unlabelled clips")
-    capture.add_argument("--frames", type=_int_arg(1, 1000), default=30, metavar="N",
+    capture.add_argument("--frames", type=int_arg(1, 1000), default=30, metavar="N",
                          help="frames per clip (default 30)")
-    capture.add_argument("--duration-s", type=_positive_arg, default=2.0, metavar="S",
+    capture.add_argument("--duration-s", type=positive_arg, default=2.0, metavar="S",
                          help="seconds per clip (default 2.0)")
-    capture.add_argument("--countdown-s", type=_non_negative_arg, default=3.0, metavar="S",
+    capture.add_argument("--countdown-s", type=non_negative_arg, default=3.0, metavar="S",
                          help="countdown before each clip (default 3)")
     capture.add_argument("--no-countdown", action="store_true", help="no countdown (same as --countdown-s 0)")
-    capture.add_argument("--size", type=_size_arg, default=(120, 160), metavar="HxW",
+    capture.add_argument("--size", type=size_arg, default=(120, 160), metavar="HxW",
                          help="saved frame size (default 120x160, the whole frame resized)")
-    capture.add_argument("--folder-fps", type=_positive_arg, metavar="FPS",
+    capture.add_argument("--folder-fps", type=positive_arg, metavar="FPS",
                          help="frame rate of a folder source (default: frames / duration)")
 
     check = sub.add_parser("check-config", help="validate a config file without running",
