@@ -5,11 +5,13 @@
                   [--smoke] [--json FILE] [--markdown FILE] [--plot FILE.png]
     gesture-bench events --bundle DIR STREAM.mp4 [STREAM.mp4 ...]   (or: gesture-bench --events STREAM ...)
     gesture-bench rss --bundle DIR [--source SRC]
+    gesture-bench agreement --bundle DIR STREAM.mp4 [STREAM.mp4 ...]
 
 `latency` (the default) times every stage of the per-frame path for five variants side by side on the same
 frames (see `edge.bench_latency`); `events` runs the full runtime over streams with ground truth and scores
 the emitted actions (see `edge.bench_events`, `edge.metrics`); `rss` runs `gesture-edge run` in a child
-process and reads its peak RSS.
+process and reads its peak RSS; `agreement` measures how closely the integer models follow the bundle's float
+references on streams, and which of the two models loses what (see `edge.bench_agreement`).
 
 Runs on a Pi without TensorFlow: TensorFlow/Keras and mediapipe are imported only inside the variant that
 uses them, and matplotlib only for --plot. Figures are printed, never asserted.
@@ -33,7 +35,7 @@ from edge.bench_latency import MEDIAPIPE_VERSION, VARIANTS, BenchError, LatencyS
 logger = logging.getLogger(__name__)
 
 PROG = "gesture-bench"
-COMMANDS = ("latency", "events", "rss")
+COMMANDS = ("latency", "events", "rss", "agreement")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SMOKE_FRAMES = 12
 """Measured frames in --smoke: enough for 6 window decisions at hop 2, a few seconds in all."""
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog="Without a sub-command, 'latency' is assumed; '--events STREAM...' means 'events'.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{latency,events,rss}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{latency,events,rss,agreement}", parser_class=_Parser)
 
     latency = sub.add_parser("latency", help="per-stage latency and cost of five variants on the same frames")
     _common(latency)
@@ -159,6 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
     rss.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON")
     rss.add_argument("--markdown", type=Path, metavar="FILE", help="write the figures as markdown")
     rss.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+
+    agreement = sub.add_parser("agreement", help="top-1 agreement of the integer models with the float references "
+                                                 "on streams, per model")
+    agreement.add_argument("--bundle", type=Path, required=True, metavar="DIR",
+                           help="bundle folder made by gesture-convert (with its float/ references)")
+    agreement.add_argument("streams", nargs="+", type=Path, metavar="STREAM", help="video files")
+    agreement.add_argument("--backend", default="auto",
+                           choices=("auto", "ai_edge_litert", "tflite_runtime", "tensorflow"),
+                           help="TFLite runtime (default auto)")
+    agreement.add_argument("--hop", dest="hop_frames", type=_positive_int, default=2, metavar="FRAMES",
+                           help="a new recurrent state (and a window) every this many frames (default 2)")
+    agreement.add_argument("--threads", type=_positive_int, default=2, metavar="N",
+                           help="interpreter threads (default 2)")
+    agreement.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
+    agreement.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
+    agreement.add_argument("--no-progress", dest="progress", action="store_false",
+                           help="no progress lines on stderr")
+    agreement.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     return parser
 
 
@@ -192,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _latency(args)
         if args.command == "events":
             return _events(args)
+        if args.command == "agreement":
+            return _agreement(args)
         return _rss(args)
     except (BenchError, PlotUnavailable) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -273,6 +295,19 @@ def _rss(args: argparse.Namespace) -> int:
     report["command"] = args.command_line
     args.plot = None
     return _emit(args, report, rss_text, rss_markdown, None, failed=report.get("returncode") != 0)
+
+
+def _agreement(args: argparse.Namespace) -> int:
+    from edge.bench_agreement import AgreementSettings, agreement_markdown, agreement_text, run_agreement
+
+    _check_outputs(args)
+    _check_bundle(args.bundle)
+    report = run_agreement(AgreementSettings(bundle=args.bundle, streams=tuple(args.streams),
+                                             hop_frames=args.hop_frames, threads=args.threads,
+                                             backend=args.backend, progress=args.progress))
+    report["command"] = args.command_line
+    args.plot = None
+    return _emit(args, report, agreement_text, agreement_markdown, None, failed=False)
 
 
 def _emit(args: argparse.Namespace, report: dict[str, Any], text: Any, markdown: Any, plot: Any,

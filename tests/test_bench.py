@@ -273,3 +273,68 @@ def test_decision_cycles_end_at_window_ends() -> None:
     np.testing.assert_array_equal(decision_cycles(np.arange(8.0), 19, 20, 2), [1.5, 3.5, 5.5])
     np.testing.assert_array_equal(decision_cycles(np.arange(7.0), 20, 20, 3), [1.0, 4.0])  # ends at 22, 25
     assert decision_cycles(np.arange(1.0), 20, 20, 2).size == 0
+
+
+# -- agreement ---------------------------------------------------------------------------------------------
+
+def test_agreement_per_model_matches_a_direct_computation(demo_bundle, streams, tmp_path) -> None:
+    """The four pipelines are what they claim: recomputed here from the two loaded bundles and the runtime's
+    own source, the integer-vs-float and integer-features-vs-float figures are the ones reported."""
+    from edge.bench_agreement import read_stream
+    from edge.bundle import dequantize, load_bundle, quantize, zero_of
+    from edge.stream import StreamingClassifier
+
+    out, md = tmp_path / "agreement.json", tmp_path / "agreement.md"
+    proc = run_cli([*BENCH, "agreement", "--bundle", str(demo_bundle), str(streams["gestures"]), "--no-progress",
+                    "--json", str(out), "--markdown", str(md)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert "all streams" in proc.stdout and "int features only" in md.read_text()
+
+    integer, reference = load_bundle(demo_bundle), load_bundle(demo_bundle, precision="float")
+    frames, times = read_stream(streams["gestures"], integer.input_size_hw, integer.manifest.model_fps)
+
+    def windows(bundle):
+        stream = StreamingClassifier(bundle, hop_frames=2)
+        return [w for f, t in zip(frames, times) for w in stream.push(f, float(t))]
+
+    want, got = windows(reference), windows(integer)
+    top_float = np.array([w.probs.argmax() for w in want])
+    # int8 features dequantized by hand, then T float steps from zero state, per window
+    feats = [dequantize(integer.features.extract(f), integer.features.spec.outputs["features"]) for f in frames]
+    step = reference.step
+    mixed = []
+    for w in want:
+        state = {role: zero_of(step.spec.inputs[role]) for role in step.state_roles}
+        for i in range(w.start_index, w.end_index + 1):
+            x = quantize(feats[i], step.spec.inputs["features"]) if step.spec.inputs["features"].quantized \
+                else feats[i].reshape(step.spec.inputs["features"].shape).astype(np.float32)
+            out_ = step.run({"features": x, **state})
+            state = {role: out_[role] for role in step.state_roles}
+        mixed.append(reference.probabilities(out_["probs"]).argmax())
+    stream = report["streams"][0]
+    assert stream["windows"] == len(want) == len(got) > 10
+    assert stream["integer"]["agree"] == int(np.sum(np.array([w.probs.argmax() for w in got]) == top_float))
+    assert stream["features"]["agree"] == int(np.sum(np.array(mixed) == top_float))
+    assert report["total"]["windows"] == stream["windows"]
+    for name in ("integer", "features", "step"):
+        result = stream[name]
+        assert len(result["flip_margins"]) == result["windows"] - result["agree"]
+        assert all(0 <= m <= 1 for m in result["flip_margins"])
+
+
+def test_agreement_bad_inputs_are_one_line_errors(demo_bundle, tmp_path) -> None:
+    missing = one_line_error(run_cli([*BENCH, "agreement", "--bundle", str(demo_bundle), str(tmp_path / "no.mp4")]))
+    assert "no.mp4: not found" in missing
+    stripped = tmp_path / "bundle"
+    stripped.mkdir()
+    manifest = json.loads((demo_bundle / "manifest.json").read_text())
+    for key in ("float_features", "float_step"):
+        manifest.pop(key, None)
+    (stripped / "manifest.json").write_text(json.dumps(manifest))
+    for name in ("features.tflite", "step.tflite"):
+        (stripped / name).write_bytes((demo_bundle / name).read_bytes())
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")  # never opened: the bundle is refused first
+    line = one_line_error(run_cli([*BENCH, "agreement", "--bundle", str(stripped), str(video)]))
+    assert "float_features/float_step missing" in line
