@@ -66,6 +66,15 @@ def quiet_native_stderr(enabled: bool = True) -> Iterator[io.TextIOBase]:
         visible.close()
 
 
+ProgressFn = Callable[[Iterator, int, str], Iterator]
+"""Wraps an iterator of `total` items with a progress display titled `desc`: progress(items, total, desc)."""
+
+
+def no_progress(items: Iterator, total: int, desc: str) -> Iterator:
+    """The ProgressFn that shows nothing."""
+    return items
+
+
 def _saved_model(model: Any, fn: Any, directory: str) -> str:
     """Write `fn` as the 'serving_default' signature of a SavedModel that freezes the Keras 3 variables.
 
@@ -101,7 +110,7 @@ def _convert(saved_model: str, *, quantize: str | None = None,
 
 
 def convert_features(frame_model: Any, size_hw: tuple[int, int], calibration: Sequence[np.ndarray], workdir: str,
-                     progress: Callable[[Iterator, int, str], Iterator] | None = None) -> tuple[bytes, bytes]:
+                     progress: ProgressFn = no_progress) -> tuple[bytes, bytes]:
     """(float32, int8) features.tflite: frame (1, H, W, 3) pixel values 0..255 -> features (1, F).
 
     The int8 model takes uint8 (scale 1.0, zero point 0); the float reference takes the same values as float32.
@@ -116,10 +125,7 @@ def convert_features(frame_model: Any, size_hw: tuple[int, int], calibration: Se
     saved = _saved_model(frame_model, serve, os.path.join(workdir, "features_savedmodel"))
 
     def representative() -> Iterator[dict[str, np.ndarray]]:
-        items: Iterator = iter(calibration)
-        if progress is not None:
-            items = progress(items, len(calibration), "calibrating features.tflite")
-        for frame in items:
+        for frame in progress(iter(calibration), len(calibration), "calibrating features.tflite"):
             yield {"frame": np.asarray(frame, dtype=np.float32).reshape(1, height, width, 3)}
 
     float_model = _convert(saved, what="the float frame model")
@@ -136,7 +142,7 @@ def convert_features(frame_model: Any, size_hw: tuple[int, int], calibration: Se
 
 def convert_step(step_model: Any, cell: str, feature_size: int, state_size: int,
                  samples: Sequence[dict[str, np.ndarray]], workdir: str, mode: str = "int8",
-                 progress: Callable[[Iterator, int, str], Iterator] | None = None) -> tuple[bytes, bytes]:
+                 progress: ProgressFn = no_progress) -> tuple[bytes, bytes]:
     """(float32, integer) step.tflite: (features, h[, c]) -> (probs, h[, c]).
 
     `samples`: calibration dicts {features: (1, F), h: (1, N)[, c: (1, N)]} from real trajectories.
@@ -155,10 +161,7 @@ def convert_step(step_model: Any, cell: str, feature_size: int, state_size: int,
     saved = _saved_model(step_model, serve, os.path.join(workdir, "step_savedmodel"))
 
     def representative() -> Iterator[dict[str, np.ndarray]]:
-        items: Iterator = iter(samples)
-        if progress is not None:
-            items = progress(items, len(samples), "calibrating step.tflite")
-        for sample in items:
+        for sample in progress(iter(samples), len(samples), "calibrating step.tflite"):
             yield {name: np.asarray(sample[name], dtype=np.float32).reshape(1, sizes[name]) for name in in_names}
 
     io_type = tf.int16 if mode == "int16x8" else tf.int8
@@ -210,7 +213,7 @@ def non_integer_ops(model: bytes) -> list[str]:
 
 
 def step_calibration_samples(frame_model: Any, step_model: Any, clips_uint8: np.ndarray, cell: str,
-                             progress: Callable[[Iterator, int, str], Iterator] | None = None,
+                             progress: ProgressFn = no_progress,
                              batch_frames: int = 32) -> list[dict[str, np.ndarray]]:
     """Real (x_t, h_t[, c_t]) of the float models over whole clips from zero state, one dict per step.
 
@@ -219,9 +222,7 @@ def step_calibration_samples(frame_model: Any, step_model: Any, clips_uint8: np.
     """
     n_clips, frames = clips_uint8.shape[:2]
     flat = clips_uint8.reshape(-1, *clips_uint8.shape[2:])
-    chunks: Iterator = iter(range(0, len(flat), batch_frames))
-    if progress is not None:
-        chunks = progress(chunks, -(-len(flat) // batch_frames), "calibration features")
+    chunks = progress(iter(range(0, len(flat), batch_frames)), -(-len(flat) // batch_frames), "calibration features")
     features = np.concatenate([np.asarray(frame_model(flat[i:i + batch_frames].astype(np.float32), training=False))
                                for i in chunks]).reshape(n_clips, frames, -1)
     roles = STEP_INPUTS[cell][1:]

@@ -97,17 +97,20 @@ def _variants(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, decisions: bool = True) -> None:
+    """Options of the sub-commands that run the bundle; `decisions`: also --config and --plot."""
     parser.add_argument("--bundle", type=Path, required=True, metavar="DIR", help="bundle folder made by gesture-convert")
     parser.add_argument("--backend", default="auto", choices=("auto", "ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="TFLite runtime (default auto)")
     parser.add_argument("--hop", dest="hop_frames", type=_positive_int, default=2, metavar="FRAMES",
-                        help="a new recurrent state (and a decision) every this many frames (default 2)")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="gesture-edge config file for decision settings and actions (default: built-in)")
+                        help="a new recurrent state (and window) every this many frames (default 2)")
+    if decisions:
+        parser.add_argument("--config", type=Path, metavar="FILE",
+                            help="gesture-edge config file for decision settings and actions (default: built-in)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables as markdown")
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="plot the distributions (needs matplotlib)")
+    if decisions:
+        parser.add_argument("--plot", type=Path, metavar="FILE.png", help="plot the distributions (needs matplotlib)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress lines on stderr")
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
@@ -164,21 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     agreement = sub.add_parser("agreement", help="top-1 agreement of the integer models with the float references "
                                                  "on streams, per model")
-    agreement.add_argument("--bundle", type=Path, required=True, metavar="DIR",
-                           help="bundle folder made by gesture-convert (with its float/ references)")
+    _common(agreement, decisions=False)
     agreement.add_argument("streams", nargs="+", type=Path, metavar="STREAM", help="video files")
-    agreement.add_argument("--backend", default="auto",
-                           choices=("auto", "ai_edge_litert", "tflite_runtime", "tensorflow"),
-                           help="TFLite runtime (default auto)")
-    agreement.add_argument("--hop", dest="hop_frames", type=_positive_int, default=2, metavar="FRAMES",
-                           help="a new recurrent state (and a window) every this many frames (default 2)")
     agreement.add_argument("--threads", type=_positive_int, default=2, metavar="N",
                            help="interpreter threads (default 2)")
-    agreement.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
-    agreement.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as markdown")
-    agreement.add_argument("--no-progress", dest="progress", action="store_false",
-                           help="no progress lines on stderr")
-    agreement.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     return parser
 
 
@@ -306,7 +298,6 @@ def _agreement(args: argparse.Namespace) -> int:
                                              hop_frames=args.hop_frames, threads=args.threads,
                                              backend=args.backend, progress=args.progress))
     report["command"] = args.command_line
-    args.plot = None
     return _emit(args, report, agreement_text, agreement_markdown, None, failed=False)
 
 

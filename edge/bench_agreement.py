@@ -91,20 +91,24 @@ def read_stream(path: Path, size_hw: tuple[int, int], model_fps: float) -> tuple
     return np.stack(frames), np.asarray(times)
 
 
-def window_probs(bundle: Any, frames: np.ndarray, times: np.ndarray, hop_frames: int) -> tuple[np.ndarray, list]:
-    """(windows, classes) probabilities and the (start, end) frame index of each window."""
+def window_probs(bundle: Any, frames: np.ndarray, times: np.ndarray, hop_frames: int) -> np.ndarray:
+    """(windows, classes) probabilities of every window the stream emits."""
     from edge.stream import StreamingClassifier
 
     stream = StreamingClassifier(bundle, hop_frames=hop_frames)
     windows = [w for frame, t_s in zip(frames, times) for w in stream.push(frame, float(t_s))]
-    return (np.stack([w.probs for w in windows]) if windows else np.zeros((0, len(bundle.labels)), np.float32),
-            [(w.start_index, w.end_index) for w in windows])
+    return np.stack([w.probs for w in windows]) if windows else np.zeros((0, len(bundle.labels)), np.float32)
+
+
+def margins(reference: np.ndarray) -> np.ndarray:
+    """Per window, the reference's top-1 probability minus its runner-up."""
+    ordered = np.sort(reference, axis=1)
+    return ordered[:, -1] - ordered[:, -2]
 
 
 def compare(probs: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     """Top-1 agreement of `probs` with `reference` (both (windows, classes)) and the margins of the flips."""
-    ordered = np.sort(reference, axis=1)
-    margin = ordered[:, -1] - ordered[:, -2]
+    margin = margins(reference)
     flips = np.flatnonzero(probs.argmax(axis=1) != reference.argmax(axis=1))
     windows = len(reference)
     return {
@@ -120,8 +124,7 @@ def compare(probs: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
 
 def close_calls(reference: np.ndarray) -> int:
     """Windows where the reference's top two classes are within CLOSE_CALL_MARGIN."""
-    ordered = np.sort(reference, axis=1)
-    return int(np.sum(ordered[:, -1] - ordered[:, -2] < CLOSE_CALL_MARGIN))
+    return int(np.sum(margins(reference) < CLOSE_CALL_MARGIN))
 
 
 def run_agreement(settings: AgreementSettings) -> dict[str, Any]:
@@ -145,7 +148,7 @@ def run_agreement(settings: AgreementSettings) -> dict[str, Any]:
             frames, times = read_stream(path, integer.input_size_hw, integer.manifest.model_fps)
             probs = {}
             for name, bundle in bundles.items():
-                probs[name], _ = window_probs(bundle, frames, times, settings.hop_frames)
+                probs[name] = window_probs(bundle, frames, times, settings.hop_frames)
                 pooled[name].append(probs[name])
                 bar.update()
             per_stream.append({

@@ -223,6 +223,7 @@ class _Footage:
         self.loop = loop
         self._clock, self._sleep, self._should_stop = clock, sleep, should_stop
         self._pacer = Pacer(model_fps)
+        self._resize = Resizer(size_hw, bgr=True)
         self._index = 0
         self._offset_s = 0.0
         """Added to footage times after each loop, so time keeps increasing."""
@@ -249,7 +250,12 @@ class _Footage:
         self._sleep(wait_s)
         return (time.perf_counter() - started) * 1000.0
 
-    def _emit(self, rgb: np.ndarray, t_s: float, preprocess_ms: float, wait_ms: float) -> Frame:
+    def _deliver(self, image_bgr: np.ndarray, t_s: float) -> Frame:
+        """Resize a kept footage image (timed), wait for it in --realtime, and hand it out as the next Frame."""
+        started = time.perf_counter()
+        rgb = self._resize(image_bgr)
+        preprocess_ms = (time.perf_counter() - started) * 1000.0
+        wait_ms = self._pace_realtime(t_s)
         frame = Frame(rgb=rgb, t_s=t_s, index=self._index, preprocess_ms=preprocess_ms, wait_ms=wait_ms)
         self._index += 1
         return frame
@@ -263,7 +269,6 @@ class VideoFileSource(_Footage):
                  sleep: Callable[[float], None] = time.sleep, should_stop: Callable[[], bool] = _no_stop) -> None:
         super().__init__(f"video {path}", size_hw, model_fps, realtime, loop, clock, sleep, should_stop)
         self.path = path
-        self._resize = Resizer(size_hw, bgr=True)
         self._raw: np.ndarray | None = None
         self._cap = self._open()
         self.file_fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -335,11 +340,7 @@ class VideoFileSource(_Footage):
                 logger.warning("%s: frame %d could not be decoded: skipped", self.path, self._file_index - 1)
                 continue
             self._raw = image
-            started = time.perf_counter()
-            rgb = self._resize(image)
-            preprocess_ms = (time.perf_counter() - started) * 1000.0
-            wait_ms = self._pace_realtime(t_s)
-            return self._emit(rgb, t_s, preprocess_ms, wait_ms)
+            return self._deliver(image, t_s)
         return None
 
     def close(self) -> None:
@@ -368,7 +369,6 @@ class FolderSource(_Footage):
                             key=_natural_key)
         if not self.files:
             raise SourceError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-        self._resize = Resizer(size_hw, bgr=True)
         self._next = 0
         self.unreadable = 0
 
@@ -392,11 +392,7 @@ class FolderSource(_Footage):
                 self.unreadable += 1
                 logger.warning("%s: not a readable image: skipped", self.files[position])
                 continue
-            started = time.perf_counter()
-            rgb = self._resize(image)
-            preprocess_ms = (time.perf_counter() - started) * 1000.0
-            wait_ms = self._pace_realtime(t_s)
-            return self._emit(rgb, t_s, preprocess_ms, wait_ms)
+            return self._deliver(image, t_s)
         return None
 
     def close(self) -> None:

@@ -281,7 +281,7 @@ def test_agreement_per_model_matches_a_direct_computation(demo_bundle, streams, 
     """The four pipelines are what they claim: recomputed here from the two loaded bundles and the runtime's
     own source, the integer-vs-float and integer-features-vs-float figures are the ones reported."""
     from edge.bench_agreement import read_stream
-    from edge.bundle import dequantize, load_bundle, quantize, zero_of
+    from edge.bundle import dequantize, load_bundle, zero_of
     from edge.stream import StreamingClassifier
 
     out, md = tmp_path / "agreement.json", tmp_path / "agreement.md"
@@ -307,8 +307,7 @@ def test_agreement_per_model_matches_a_direct_computation(demo_bundle, streams, 
     for w in want:
         state = {role: zero_of(step.spec.inputs[role]) for role in step.state_roles}
         for i in range(w.start_index, w.end_index + 1):
-            x = quantize(feats[i], step.spec.inputs["features"]) if step.spec.inputs["features"].quantized \
-                else feats[i].reshape(step.spec.inputs["features"].shape).astype(np.float32)
+            x = feats[i].reshape(step.spec.inputs["features"].shape)  # the float step takes float32 features
             out_ = step.run({"features": x, **state})
             state = {role: out_[role] for role in step.state_roles}
         mixed.append(reference.probabilities(out_["probs"]).argmax())
