@@ -523,13 +523,18 @@ def test_gesture_edge_run_on_the_demo_stream_drives_mpv(bus, media, demo_bundle,
 
     playerctl, following the player, must see exactly the status and volume changes that the stream's true
     gestures ask for (Swipe -> play, Stop -> pause, Thumbs Up/Down -> volume +-0.05).
+
+    `--realtime`: the stream plays at its own speed, as a camera would deliver it. Decoded faster, two volume
+    steps reach mpv within milliseconds; once (a fresh-clone CI run) playerctl then missed the last
+    down-then-up pair (0.5 -> 0.45 -> 0.5), as when mpv reports only the latest value of a property that
+    changed twice between two turns of its event loop. Gestures seconds apart leave no such race.
     """
     player = bus.start_player(media, paused=False)
     player.ctl("volume", "0.5")
     wait_for(lambda: abs(player.volume() - 0.5) < 1e-6, "the volume to be 0.5")
     follows = {prop: Follow(player, prop) for prop in ("status", "volume")}
     proc = run_cli([sys.executable, "-m", "edge.cli", "run", "--bundle", str(demo_bundle), "--source",
-                    str(DEMO_STREAM), "--sink", "mpris", "--sink", "log"],
+                    str(DEMO_STREAM), "--realtime", "--sink", "mpris", "--sink", "log"],
                    env={"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "DBUS_SESSION_BUS_ADDRESS": bus.address},
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
