@@ -19,11 +19,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.vocab import GESTURES
+
 RGB = tuple[float, float, float]
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 _ONE = 1 << _SHIFT
 
-GESTURE_KINDS = ("Swipe", "Stop", "Thumbs Down", "Thumbs Up")
+GESTURE_KINDS = GESTURES
+"""What a hand in a scene can do that is a gesture (the shared gesture names)."""
 BACKGROUND_KINDS = ("none", "rest", "wander", "fist", "scratch", "object", "lean")
 """Things that are not gestures: nothing, a resting hand, a hand drifting about, a closed fist without thumb,
 scratching the head, a non-skin object moving, the person leaning/swaying."""

@@ -7,8 +7,10 @@ Left and right swipes merge into `Swipe` (the reference design binds Swipe -> pl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -17,15 +19,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.vocab import BACKGROUND, CASESTUDY_CLASSES, CLASSES
+
 logger = logging.getLogger(__name__)
 
-CLASS_ORDER = ("Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture")
+CLASS_ORDER = CLASSES
 """Output order of our models (the background class last, only when present)."""
-CASESTUDY_MAP = {0: "Swipe", 1: "Swipe", 2: "Stop", 3: "Thumbs Down", 4: "Thumbs Up", 5: "No gesture"}
+CASESTUDY_MAP = CASESTUDY_CLASSES
 """Case-study label index -> class; index 5 is our synthetic sets' background extension."""
 JESTER_MAP = {"Swiping Left": "Swipe", "Swiping Right": "Swipe", "Stop Sign": "Stop", "Thumb Up": "Thumbs Up",
               "Thumb Down": "Thumbs Down"}
-JESTER_BACKGROUND = {"No gesture": "No gesture", "Doing other things": "No gesture"}
+JESTER_BACKGROUND = {"No gesture": BACKGROUND, "Doing other things": BACKGROUND}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
@@ -152,9 +156,42 @@ def read_dataset(root: str | Path, layout: str, split: str, class_map: dict[str,
     raise DatasetError(f"layout '{layout}': expected casestudy or jester")
 
 
-def labels_of(clips: list[ClipRef]) -> tuple[str, ...]:
-    """The classes present, in the models' output order (unknown names after, sorted)."""
-    present = {c.label for c in clips}
+def has_split(root: str | Path, layout: str, split: str) -> bool:
+    """Whether the dataset lists clips for `split` (case study: `<split>.csv`; Jester: its validation CSV)."""
+    root = Path(root)
+    if layout == "jester":
+        return (root / f"jester-v1-{'validation' if split == 'val' else split}.csv").is_file()
+    return (root / f"{split}.csv").is_file()
+
+
+def split_validation(clips: list[ClipRef], fraction: float, where: str) -> tuple[list[ClipRef], list[ClipRef]]:
+    """Hold out round(fraction * n) clips of every label (at least 1, leaving at least 1) for validation.
+
+    Deterministic and independent of any seed: clips are ranked by a hash of their folder name, so the same
+    dataset always gives the same split, and clips added later (another capture session) leave earlier
+    ones mostly where they were. Both lists keep the input order.
+    """
+    if not 0 < fraction < 1:
+        raise DatasetError(f"--val-split {fraction:g}: expected a fraction between 0 and 1")
+    by_label: dict[str, list[ClipRef]] = {}
+    for clip in clips:
+        by_label.setdefault(clip.label, []).append(clip)
+    held: set[int] = set()
+    for label, members in by_label.items():
+        count = len(members)
+        n_val = max(1, math.floor(fraction * count + 0.5))
+        if count - n_val < 1:
+            raise DatasetError(f"{where}: label '{label}' has {count} clip(s); the automatic validation split "
+                               f"(--val-split {fraction:g}) needs at least 2 per label (record more clips of it, "
+                               "or give a val split)")
+        ranked = sorted(members, key=lambda c: hashlib.sha256(c.folder.name.encode("utf-8")).hexdigest())
+        held.update(id(c) for c in ranked[:n_val])
+    return [c for c in clips if id(c) not in held], [c for c in clips if id(c) in held]
+
+
+def labels_of(clips: list[ClipRef], extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The classes present (plus `extra`), in the models' output order (unknown names after, sorted)."""
+    present = {c.label for c in clips} | set(extra)
     return tuple(c for c in CLASS_ORDER if c in present) + tuple(sorted(present - set(CLASS_ORDER)))
 
 

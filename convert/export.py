@@ -10,16 +10,19 @@ over whole clips for the step model. `float/` holds float32 references of the sa
 
 The bundle is validated before it is handed over: the Keras clip model and the int8 bundle, run through the
 edge runtime's own code, classify the validation clips; report.md/report.json hold accuracy, top-1 agreement,
-probability differences, confusion matrices and sizes. Agreement below --min-agreement exits 1 but keeps the
-bundle for inspection. Everything is written to a temp folder beside --out and renamed at the end.
+probability differences, confusion matrices, sizes and every flip with the float model's margin. The gate
+counts clips (`convert.report.gate`): agreement shown below --min-agreement at 95% confidence exits 1 but
+keeps the bundle for inspection; too few clips to tell either way is said loudly (exit 0), with how many
+clips would be enough. Everything is written to a temp folder beside --out and renamed at the end.
 
-Exit status: 0 done; 1 bundle written but agreement below --min-agreement; 2 bad input or failed conversion.
+Exit status: 0 done; 1 bundle written but agreement shown below --min-agreement; 2 bad input or failed
+conversion.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -36,31 +39,38 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from convert.data import DatasetError  # noqa: E402
-from edge import __version__  # noqa: E402
-from edge.manifest import (  # noqa: E402
-    ACTIONS,
-    DEFAULT_ACTIONS,
+from convert.data import DatasetError
+from edge import __version__
+from edge.cliargs import OneLineParser, add_log_level, add_version, int_arg, number_arg
+from edge.errors import one_line
+from edge.fileio import make_temp_dir, replace_dir, write_bytes_atomic
+from edge.manifest import (
+    LABEL,
     STEP_INPUTS,
     STEP_OUTPUTS,
     Manifest,
     ManifestError,
     ModelSpec,
     TensorSpec,
-    write_bytes_atomic,
+    read_decision_file,
+    sha256_file,
 )
+from edge.validate import Invalid, message
+from edge.vocab import ACTIONS, BACKGROUND, DEFAULT_ACTIONS, NORMALIZATIONS, QUANTIZATION_MODES
 
 logger = logging.getLogger(__name__)
 
 PROG = "gesture-convert"
-INPUT_SCALE_CHOICES = ("unit", "mobilenet", "none")
+INPUT_SCALE_CHOICES = NORMALIZATIONS
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+DECISION_FILE = "decision.json"
+"""Decision settings beside a model that gesture-convert carries into the manifest (like labels.json)."""
 DEFAULT_FPS = 10.0
 """Used (with a warning) when neither --fps nor labels.json says: 20 frames sampled from 2 s clips."""
 DEFAULT_CALIB_FRAMES = 300
-BACKGROUND_DEFAULT = "No gesture"
+BACKGROUND_DEFAULT = BACKGROUND
 EXIT_OK, EXIT_DISAGREE, EXIT_ERROR = 0, 1, 2
 
 
@@ -91,13 +101,16 @@ class ExportSettings:
     mode: str = "int8"
     """Step model activations: int8, or int16x8 (16-bit activations, 8-bit weights)."""
     min_agreement: float = 0.97
-    """Top-1 agreement float vs int8 below this exits 1 (the bundle is kept)."""
+    """Top-1 agreement float vs int8 shown below this (95% confidence) exits 1 (the bundle is kept)."""
     force: bool = False
     """Replace an existing --out."""
     seed: int = 1
     """Seeds the choice of calibration clips."""
     num_threads: int = 2
     """Interpreter threads for validation."""
+    decision: Path | None = None
+    """Decision settings to carry in the manifest (a "decision" block: `gesture-bench tune --save-decision`, or a
+    tuned bundle's manifest.json); None: decision.json beside the model when there is one."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,11 @@ def _labels_from_list(names: Sequence[Any], source: str) -> tuple[str, ...]:
     labels = tuple(n.strip() for n in names)
     if len(set(labels)) != len(labels):
         raise ExportError(f"{source}: class names must be distinct, got {list(labels)}")
+    for label in labels:  # the same check as the edge's manifest reader: a newline in a label forges log lines
+        try:
+            LABEL(label)
+        except Invalid as exc:
+            raise ExportError(message(f"{source}: class name", exc.expected, label)) from None
     return labels
 
 
@@ -166,7 +184,7 @@ def read_labels(value: str | None, model: Path) -> LabelInfo | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{path}: not readable JSON ({str(exc).splitlines()[0]})") from None
+        raise ExportError(f"{path}: not readable JSON ({one_line(exc)})") from None
     if isinstance(data, list):
         data = {"labels": data}
     if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
@@ -216,8 +234,8 @@ def check_inputs(s: ExportSettings) -> None:
         raise ExportError(f"--min-agreement: expected 0..1, got {s.min_agreement}")
     if s.fps is not None and not 0 < s.fps <= 240:
         raise ExportError(f"--fps: expected a frame rate in (0, 240], got {s.fps}")
-    if s.mode not in ("int8", "int16x8"):
-        raise ExportError(f"--mode: expected int8 or int16x8, got {s.mode}")
+    if s.mode not in QUANTIZATION_MODES:
+        raise ExportError(f"--mode: expected one of {', '.join(QUANTIZATION_MODES)}, got {s.mode}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -240,20 +258,28 @@ def load_keras_model(path: Path) -> Any:
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - zip, HDF5, deserialization errors all mean "not loadable"
-        detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        raise ExportError(f"{path}: cannot load it as a Keras model ({type(exc).__name__}: {detail[:200]})") from None
+        detail = one_line(exc, with_type=True, limit=200)
+        raise ExportError(f"{path}: cannot load it as a Keras model ({detail})") from None
 
 
-def _model_spec(file: str, data: bytes, roles_in: Sequence[str], roles_out: Sequence[str]) -> ModelSpec:
-    from convert.quantize import ConversionError, signature_specs
+def _model_spec(file: str, data: bytes, roles_in: Sequence[str], roles_out: Sequence[str],
+                batched: bool = False) -> ModelSpec:
+    """The manifest entry of one converted file, read from the file itself; `batched`: it must have a dynamic
+    batch dimension (the step model: the runtime steps every live state in one call)."""
+    from convert.quantize import ConversionError, dynamic_batch, signature_specs
 
     signature, inputs, outputs = signature_specs(data)
     if set(inputs) != set(roles_in) or set(outputs) != set(roles_out):
         raise ConversionError(f"{file}: signature has inputs {sorted(inputs)} and outputs {sorted(outputs)}, "
                               f"expected {sorted(roles_in)} and {sorted(roles_out)}")
+    dynamic = dynamic_batch(data)
+    if dynamic != batched:
+        raise ConversionError(f"{file}: batch dimension came out {'dynamic' if dynamic else 'fixed'}, expected "
+                              f"{'dynamic' if batched else 'fixed'}")
     return ModelSpec(file=file, sha256=hashlib.sha256(data).hexdigest(), signature=signature,
                      inputs={role: inputs[role] for role in roles_in},
-                     outputs={role: outputs[role] for role in roles_out}, size_bytes=len(data))
+                     outputs={role: outputs[role] for role in roles_out}, size_bytes=len(data),
+                     dynamic_batch=dynamic)
 
 
 def _tensor_json(spec: TensorSpec) -> dict[str, Any]:
@@ -282,23 +308,7 @@ def _as_export_error(*types: type[BaseException]) -> Iterator[None]:
     try:
         yield
     except types as exc:
-        raise ExportError(_one_line(exc)) from None
-
-
-def _finalize(tmp: Path, out: Path) -> None:
-    """Move the finished bundle into place (replacing --out only now, when --force allowed it)."""
-    # mkdtemp/mkstemp create owner-only entries; a bundle is read by another user (the edge service).
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [tmp, *tmp.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-    if out.exists() or out.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.rename(out, old / "old")
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, out)
+        raise ExportError(one_line(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -457,10 +467,10 @@ def _write_manifest(s: ExportSettings, tmp: Path, facts: _Facts, labels: LabelIn
         write_bytes_atomic(tmp / name, data)
     with _as_export_error(ConversionError):
         features = _model_spec("features.tflite", models["features.tflite"], ["frame"], ["features"])
-        step = _model_spec("step.tflite", models["step.tflite"], in_roles, out_roles)
+        step = _model_spec("step.tflite", models["step.tflite"], in_roles, out_roles, batched=True)
         float_features = _model_spec("float/features.tflite", models["float/features.tflite"], ["frame"],
                                      ["features"])
-        float_step = _model_spec("float/step.tflite", models["float/step.tflite"], in_roles, out_roles)
+        float_step = _model_spec("float/step.tflite", models["float/step.tflite"], in_roles, out_roles, batched=True)
     created_by = _versions()
     created_by["source_model"] = s.model.name
     manifest = Manifest(
@@ -469,7 +479,7 @@ def _write_manifest(s: ExportSettings, tmp: Path, facts: _Facts, labels: LabelIn
         normalization=facts.normalization, cell=cell, state_size=facts.parts.state_size,
         feature_size=conv.feature_size, quantization=s.mode, features=features, step=step,
         float_features=float_features, float_step=float_step, background_label=labels.background,
-        created_by=created_by,
+        created_by=created_by, source_model=str(s.model.resolve()), source_model_sha256=sha256_file(s.model),
     )
     with _as_export_error(ManifestError):
         manifest.write(tmp)
@@ -531,6 +541,20 @@ def _report(s: ExportSettings, facts: _Facts, labels: LabelInfo, conv: _Converte
     }
 
 
+def read_decision(s: ExportSettings, labels: LabelInfo) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The decision block the bundle will carry: --decision, else decision.json beside the model, else none."""
+    path = s.decision
+    if path is None:
+        path = s.model.parent / DECISION_FILE
+        if not path.is_file():
+            return None, {}
+    elif not path.is_file():
+        raise ExportError(f"--decision {path}: file not found")
+    block, tuning = read_decision_file(path, labels.labels, labels.background)
+    logger.info("decision settings from %s: %s", path, block)
+    return block, {**tuning, "carried_from": str(path)}
+
+
 def export_bundle(s: ExportSettings) -> ExportResult:
     """Convert, validate and write the bundle; ExportError (one line) on any user-facing problem."""
     started, started_cpu = time.monotonic(), time.process_time()
@@ -539,6 +563,7 @@ def export_bundle(s: ExportSettings) -> ExportResult:
     if labels is None:
         raise ExportError(f"{s.model}: class names unknown: pass --labels labels.json or --labels a,b,c (in the "
                           f"model's output order), or put labels.json next to the model")
+    decision = read_decision(s, labels)  # before the slow part: a bad file fails at once
     clips = _find_clips(s)
 
     timing: dict[str, float] = {}
@@ -548,10 +573,14 @@ def export_bundle(s: ExportSettings) -> ExportResult:
     timing["load"] = time.monotonic() - t
 
     s.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{s.out.name}.", suffix=".tmp", dir=s.out.parent))
+    tmp = make_temp_dir(s.out)
     try:
         converted = _convert_models(s, model, facts, clips, timing)
         manifest = _write_manifest(s, tmp, facts, labels, converted)
+        if decision[0] is not None:
+            manifest = dataclasses.replace(manifest, decision=decision[0], decision_tuning=decision[1])
+            with _as_export_error(ManifestError):
+                manifest.write(tmp)
         t = time.monotonic()
         evaluation = _validate(s, tmp, facts, labels, clips)
         timing["validate"] = time.monotonic() - t
@@ -564,7 +593,7 @@ def export_bundle(s: ExportSettings) -> ExportResult:
         summary["source"] = clips.val_source
         report = _report(s, facts, labels, converted, manifest, summary, timing)
         write_report(tmp, report)
-        _finalize(tmp, s.out)
+        replace_dir(tmp, s.out)  # --out is replaced only now, when --force allowed it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -575,17 +604,13 @@ def export_bundle(s: ExportSettings) -> ExportResult:
 # CLI
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """gesture-convert: export a trained clip model to a full-integer TFLite bundle for the edge runtime."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description=main.__doc__,
-        epilog="Exit status: 0 done; 1 bundle written but float/int8 agreement below --min-agreement (look at "
-               "OUT/report.md); 2 bad input or failed conversion (nothing written).")
+        epilog="Exit status: 0 done (too few clips for the gate to decide: a warning); 1 bundle written but the "
+               "clips show float/int8 agreement below --min-agreement at 95% confidence (look at OUT/report.md); "
+               "2 bad input or failed conversion (nothing written).")
     parser.add_argument("model", type=Path, metavar="MODEL", help="trained Keras clip model (.keras or legacy .h5)")
     parser.add_argument("--calib", type=Path, required=True, metavar="DIR",
                         help="calibration clips: a case-study root (its train split) or a folder of clip folders")
@@ -599,20 +624,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--labels", metavar="JSON|A,B,C",
                         help="class names in output order: a labels.json or a comma list "
                              "(default: labels.json next to the model)")
-    parser.add_argument("--fps", type=float,
+    parser.add_argument("--fps", type=number_arg(0, 240, lo_open=True),
                         help="frame rate of the clips as the model saw them (default: model_fps of labels.json, "
                              f"else {DEFAULT_FPS} with a warning)")
-    parser.add_argument("--calib-frames", type=int, default=DEFAULT_CALIB_FRAMES, metavar="N",
+    parser.add_argument("--calib-frames", type=int_arg(1), default=DEFAULT_CALIB_FRAMES, metavar="N",
                         help="calibrate on about N frames, taken as whole clips across classes "
                              f"(default {DEFAULT_CALIB_FRAMES})")
-    parser.add_argument("--mode", choices=("int8", "int16x8"), default="int8",
+    parser.add_argument("--mode", choices=QUANTIZATION_MODES, default="int8",
                         help="step model activations (default int8; the frame model is always int8)")
-    parser.add_argument("--min-agreement", type=float, default=0.97, metavar="FRACTION",
-                        help="exit 1 when float/int8 top-1 agreement on the validation clips is below (default 0.97)")
+    parser.add_argument("--min-agreement", type=number_arg(0, 1), default=0.97, metavar="FRACTION",
+                        help="exit 1 when the validation clips show float/int8 top-1 agreement below this at 95%% "
+                             "confidence (exact binomial bound; too few clips to tell is a loud warning, exit 0) "
+                             "(default 0.97)")
+    parser.add_argument("--decision", type=Path, metavar="FILE.json",
+                        help="decision settings for the manifest (a \"decision\" block, from gesture-bench tune "
+                             f"--save-decision or a tuned bundle's manifest.json) (default: {DECISION_FILE} next to "
+                             "the model, if any)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--seed", type=int, default=1, help="seed for choosing calibration clips (default 1)")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    add_version(parser)
+    add_log_level(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -622,22 +653,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = ExportSettings(
         model=args.model, calib=args.calib, out=args.out, val=args.val, input_scale=args.input_scale,
         labels=args.labels, fps=args.fps, calib_frames=args.calib_frames, mode=args.mode,
-        min_agreement=args.min_agreement, force=args.force, seed=args.seed)
+        min_agreement=args.min_agreement, force=args.force, seed=args.seed, decision=args.decision)
     try:
         result = export_bundle(settings)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
         return 130
     except (ExportError, ManifestError, DatasetError, OSError) as exc:
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    from convert.report import gate_line
+
     v = result.report["validation"]
+    for warning in v.get("warnings", []):  # loud: a model at chance or giving one class makes the gate moot
+        print(f"{PROG}: WARNING: {warning}", file=sys.stderr)
     line = (f"top-1 agreement float/int8 {100 * v['top1_agreement']:.1f}% on {v['clips']} clips; accuracy float "
-            f"{_fmt_pct(v['float_keras']['accuracy'])}, int8 {_fmt_pct(v['int8']['accuracy'])}")
+            f"{_fmt_pct(v['float_keras']['accuracy'])}, int8 {_fmt_pct(v['int8']['accuracy'])}; "
+            + gate_line(v).replace("**", ""))
     if not result.passed:
         print(f"{PROG}: error: {line}: agreement below --min-agreement {settings.min_agreement:g}; the bundle is "
               f"kept for inspection in {result.out} (see {result.out / 'report.md'})", file=sys.stderr)
         return EXIT_DISAGREE
+    if v["gate"]["verdict"] == "inconclusive":
+        print(f"{PROG}: WARNING: the agreement gate is inconclusive on {v['clips']} clips; validate on more "
+              f"(--val DIR) for a verdict", file=sys.stderr)
     print(f"{line}; wrote {result.out} (report: {result.out / 'report.md'})")
     return EXIT_OK
 

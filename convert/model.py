@@ -15,8 +15,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
+
+from edge.errors import one_line
 
 ARCHS = ("mobilenet_lstm", "mobilenet_gru", "conv3d")
 DEFAULT_SIZE_PX = 128
@@ -26,11 +28,6 @@ DEFAULT_FRAMES = 20
 
 def _size(size_px: int | tuple[int, int]) -> tuple[int, int]:
     return (size_px, size_px) if isinstance(size_px, int) else (int(size_px[0]), int(size_px[1]))
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _check_args(arch: str, num_classes: int, frames: int, height: int, width: int, alpha: float, cells: int,
@@ -64,11 +61,11 @@ def _backbone(height: int, width: int, alpha: float, weights: str | os.PathLike[
         try:
             return keras.applications.MobileNet(input_shape=(height, width, 3), alpha=alpha, include_top=False,
                                                 weights=None if weights is None else "imagenet")
-        except Exception as exc:  # Keras raises a bare Exception when the download fails
+        except Exception as exc:  # noqa: BLE001 - Keras raises a bare Exception when the download fails
             if weights is None:
-                raise ValueError(f"MobileNet alpha {alpha}, {height}x{width} px: {_first_line(exc)}") from None
+                raise ValueError(f"MobileNet alpha {alpha}, {height}x{width} px: {one_line(exc)}") from None
             raise ValueError(f"weights 'imagenet': could not get MobileNet alpha {alpha} ImageNet weights "
-                             f"({_first_line(exc)}); use weights=None or a local weights file") from None
+                             f"({one_line(exc)}); use weights=None or a local weights file") from None
     path = str(weights)
     if not os.path.isfile(path):
         raise ValueError(f"weights '{weights}': expected imagenet, none or an existing weights file")
@@ -78,7 +75,7 @@ def _backbone(height: int, width: int, alpha: float, weights: str | os.PathLike[
         backbone.load_weights(path)
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"weights '{weights}': not MobileNet alpha {alpha} (include_top=False) weights "
-                         f"({_first_line(exc)})") from None
+                         f"({one_line(exc)})") from None
     return backbone
 
 

@@ -12,7 +12,6 @@ MobileNet weights for `gesture-train --weights FILE`. Users with real data shoul
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -21,16 +20,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from edge import __version__  # noqa: E402
+from edge.cliargs import OneLineParser, add_log_level, add_version, int_arg, positive_arg
+from edge.fileio import atomic_path
+from edge.vocab import BACKGROUND
 
 logger = logging.getLogger(__name__)
 
 FRAME_CLASSES = ("palm", "thumb up", "thumb down", "other")
 _SOURCE = {"palm": ("Swipe", "Stop"), "thumb up": ("Thumbs Up",), "thumb down": ("Thumbs Down",),
-           "other": ("No gesture",)}
+           "other": (BACKGROUND,)}
 
 
 def render_frames(samples: int, seed: int, size_hw: tuple[int, int],
@@ -47,7 +48,7 @@ def render_frames(samples: int, seed: int, size_hw: tuple[int, int],
         label = str(rng.choice(_SOURCE[FRAME_CLASSES[k]]))
         scene = clip_scene(label, int(seed * 1_000_003 + i))
         act = scene.acts[0] if scene.acts else None
-        if label != "No gesture" and act is not None:
+        if label != BACKGROUND and act is not None:
             t = rng.uniform(act.start_s + 0.1 * (act.end_s - act.start_s), act.end_s - 0.1 * (act.end_s - act.start_s))
         else:
             t = rng.uniform(0.0, 2.0)
@@ -79,32 +80,28 @@ def pretrain(out: Path, samples: int, epochs: int, size_px: int, alpha: float, s
               validation_data=(x_val.astype(np.float32), y_val))
     accuracy = float(np.mean(model.predict(x_val.astype(np.float32), verbose=0).argmax(1) == y_val))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.weights.h5")
-    backbone.save_weights(tmp)
-    tmp.replace(out)
+    with atomic_path(out, ".tmp.weights.h5") as tmp:  # Keras wants the .weights.h5 ending
+        backbone.save_weights(tmp)
     return accuracy
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Pretrain a MobileNet backbone on synthetic single frames; writes its weights for gesture-train --weights."""
-    parser = argparse.ArgumentParser(prog="python -m convert.pretrain", description=main.__doc__)
+    parser = OneLineParser(prog="python -m convert.pretrain", description=main.__doc__)
     parser.add_argument("--out", type=Path, required=True, help="weights file to write (*.weights.h5)")
-    parser.add_argument("--samples", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--alpha", type=float, default=0.25)
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (cosine decay to 5%%)")
+    parser.add_argument("--samples", type=int_arg(40), default=4000)
+    parser.add_argument("--epochs", type=int_arg(1), default=4)
+    parser.add_argument("--batch", type=int_arg(1), default=32)
+    parser.add_argument("--size", type=int_arg(64), default=128)
+    parser.add_argument("--alpha", type=positive_arg, default=0.25)
+    parser.add_argument("--lr", type=positive_arg, default=1e-3, help="initial learning rate (cosine decay to 5%%)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    add_version(parser)
+    add_log_level(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if not str(args.out).endswith(".weights.h5"):
         print(f"pretrain: error: --out {args.out}: expected a name ending in .weights.h5", file=sys.stderr)
-        return 2
-    if args.samples < 40 or args.epochs < 1 or args.size < 64 or args.lr <= 0:
-        print("pretrain: error: --samples >= 40, --epochs >= 1, --size >= 64, --lr > 0 expected", file=sys.stderr)
         return 2
     accuracy = pretrain(args.out, args.samples, args.epochs, args.size, args.alpha, args.seed, args.batch, args.lr)
     print(f"frame-class accuracy on held-out synthetic frames: {accuracy:.4f}; wrote {args.out}")

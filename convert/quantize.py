@@ -5,6 +5,12 @@ one signature ('serving_default') whose input and output names are the manifest'
 `features`; `features`, `h`[, `c`] -> `probs`, `h`[, `c`]. TFLite sorts signature inputs by name, so
 calibration samples are dicts keyed by those names and the runtime uses signature runners, never positions.
 
+The step model's batch dimension is dynamic (None in its `TensorSpec`s): the converter then emits
+shape-agnostic ops (no RESHAPE with a baked batch of 1, which XNNPACK refuses to resize), and the runtime
+resizes it at load time to the number of live states, ceil(T / hop), which depends on the runtime's hop.
+Its rows are independent (per-tensor activation scales), so every batch size gives the same rows bit for
+bit (tested in tests/test_stream.py).
+
 The int8 frame input is uint8 with scale 1.0 and zero point 0 (raw camera pixels): the int8 frame model is
 converted from a float32 graph whose input holds pixel values 0..255, calibrated on frames spanning exactly
 0..255, with `inference_input_type=tf.uint8`. The calibrated int8 input range [0, 255] gives scale 1.0 and
@@ -25,15 +31,17 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from edge.manifest import STEP_INPUTS, STEP_OUTPUTS, TensorSpec  # noqa: E402
+from edge.errors import one_line
+from edge.manifest import STEP_INPUTS, STEP_OUTPUTS, TensorSpec
+from edge.vocab import QUANTIZATION_MODES
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE = "serving_default"
-MODES = ("int8", "int16x8")
+MODES = QUANTIZATION_MODES
 INTEGER_DTYPES = ("uint8", "int8", "int16", "int32", "int64")
 """Tensor types an op of a full-integer model may touch (int32: biases, shapes, axes)."""
 
@@ -104,8 +112,7 @@ def _convert(saved_model: str, *, quantize: str | None = None,
     try:
         return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001 - the converter raises many types; report one line
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise ConversionError(f"converting {what} failed: {first.strip()[:300]} (--log-level debug shows the "
+        raise ConversionError(f"converting {what} failed: {one_line(exc, limit=300)} (--log-level debug shows the "
                               f"converter's own output)") from None
 
 
@@ -143,7 +150,7 @@ def convert_features(frame_model: Any, size_hw: tuple[int, int], calibration: Se
 def convert_step(step_model: Any, cell: str, feature_size: int, state_size: int,
                  samples: Sequence[dict[str, np.ndarray]], workdir: str, mode: str = "int8",
                  progress: ProgressFn = no_progress) -> tuple[bytes, bytes]:
-    """(float32, integer) step.tflite: (features, h[, c]) -> (probs, h[, c]).
+    """(float32, integer) step.tflite: (features, h[, c]) -> (probs, h[, c]), batch dimension dynamic.
 
     `samples`: calibration dicts {features: (1, F), h: (1, N)[, c: (1, N)]} from real trajectories.
     """
@@ -151,7 +158,7 @@ def convert_step(step_model: Any, cell: str, feature_size: int, state_size: int,
         raise ValueError(f"mode '{mode}': expected one of {', '.join(MODES)}")
     in_names, out_names = STEP_INPUTS[cell], STEP_OUTPUTS[cell]
     sizes = {"features": feature_size, "h": state_size, "c": state_size}
-    specs = [tf.TensorSpec((1, sizes[name]), tf.float32, name=name) for name in in_names]
+    specs = [tf.TensorSpec((None, sizes[name]), tf.float32, name=name) for name in in_names]
 
     @tf.function(input_signature=specs)
     def serve(*args):
@@ -195,20 +202,58 @@ def signature_specs(model: bytes) -> tuple[str, dict[str, TensorSpec], dict[str,
     return SIGNATURE, inputs, outputs
 
 
+def dynamic_batch(model: bytes) -> bool:
+    """Whether every signature input and output has a resizable (-1) first dimension; mixed is an error."""
+    runner = _interpreter(model).get_signature_runner(SIGNATURE)
+    details = [*runner.get_input_details().items(), *runner.get_output_details().items()]
+    dynamic = {name: int(d["shape_signature"][0]) == -1 for name, d in details}
+    if len(set(dynamic.values())) != 1:
+        raise ConversionError(f"converted model has a batch dimension resizable only for "
+                              f"{sorted(n for n, v in dynamic.items() if v)}, expected all or none")
+    return next(iter(dynamic.values()))
+
+
+def model_ops(model: bytes) -> list[tuple[str, list[str], list[str]]]:
+    """(op name, input dtypes, output dtypes) of every op of every subgraph, read from the flatbuffer itself.
+
+    Through the TFLite schema's generated reader, so no interpreter internals are needed (the interpreter's
+    public API has no op-level view).
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    types = {value: name.lower() for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+    root = schema.Model.GetRootAs(model, 0)
+    codes = []
+    for i in range(root.OperatorCodesLength()):
+        code = root.OperatorCodes(i)
+        # Builtin codes above 127 live in BuiltinCode; older files only fill DeprecatedBuiltinCode.
+        builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+        custom = code.CustomCode()
+        codes.append(custom.decode() if custom else names.get(builtin, f"BUILTIN_{builtin}"))
+    ops = []
+    for g in range(root.SubgraphsLength()):
+        graph = root.Subgraphs(g)
+        dtypes = [types.get(graph.Tensors(t).Type(), "unknown") for t in range(graph.TensorsLength())]
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            ins = [dtypes[i] for i in op.InputsAsNumpy() if i >= 0] if op.InputsLength() else []
+            outs = [dtypes[i] for i in op.OutputsAsNumpy() if i >= 0] if op.OutputsLength() else []
+            ops.append((codes[op.OpcodeIndex()], ins, outs))
+    return ops
+
+
 def non_integer_ops(model: bytes) -> list[str]:
     """Ops of a model that compute in (or convert to/from) floating point: empty for a full-integer model.
 
     Every tensor an op reads or writes must be an integer type; a QUANTIZE from float or a DEQUANTIZE would
     touch a float tensor and is listed, while QUANTIZE uint8 -> int8 (the frame input's requantize) is not.
     """
-    interpreter = _interpreter(model)
-    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     bad = []
-    for op in interpreter._get_ops_details():  # noqa: SLF001 - the only op-level view the runtime offers
-        used = [i for i in list(op["inputs"]) + list(op["outputs"]) if i >= 0]
-        dtypes = [np.dtype(tensors[i]["dtype"]).name for i in used]
-        if op["op_name"] == "DEQUANTIZE" or any(d not in INTEGER_DTYPES for d in dtypes):
-            bad.append(f"{op['op_name']}({', '.join(dtypes)})")
+    for name, ins, outs in model_ops(model):
+        dtypes = ins + outs
+        if name == "DEQUANTIZE" or any(d not in INTEGER_DTYPES for d in dtypes):
+            bad.append(f"{name}({', '.join(dtypes)})")
     return bad
 
 

@@ -23,17 +23,15 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
+
+from edge.vocab import NORMALIZATION_SCALES
 
 logger = logging.getLogger(__name__)
 
-INPUT_SCALES = {
-    "unit": (1.0 / 255.0, 0.0),
-    "mobilenet": (1.0 / 127.5, -1.0),
-    "none": (1.0, 0.0),
-}
+INPUT_SCALES = NORMALIZATION_SCALES
 """--input-scale: what the clip model's input expects, as pixel -> scale * pixel + offset."""
 
 SUPPORTED = ("supported: [TimeDistributed(Rescaling)] -> TimeDistributed(CNN model, e.g. MobileNet) -> "

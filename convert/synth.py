@@ -30,7 +30,6 @@ import math
 import os
 import shutil
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +37,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert._render import (BACKGROUND_KINDS, GESTURE_KINDS, Act, Furniture, Look, Person, Scene,
-                             pose_extent, render_frame)
-from edge import __version__
-from edge.cliargs import OneLineParser, positive_arg, size_arg
+from convert._render import (BACKGROUND_KINDS, Act, Furniture, Look, Person, Scene, pose_extent,
+                             render_frame)
+from edge.cliargs import (OneLineParser, add_log_level, add_version, choice_list_arg, int_arg, positive_arg, size_arg,
+                          span_arg)
+from edge.errors import one_line
+from edge.fileio import atomic_path, make_temp_dir, replace_dir, write_text_atomic
+from edge.vocab import BACKGROUND, CASESTUDY_CLASSES, CASESTUDY_LABELS, CLASSES, GESTURES
 
 __all__ = [
     "GESTURES", "BACKGROUND", "CLASSES", "CASESTUDY_LABELS", "Scene", "Look", "Act", "SynthError", "random_look",
@@ -51,13 +53,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-GESTURES = GESTURE_KINDS
-BACKGROUND = "No gesture"
-CLASSES = GESTURES + (BACKGROUND,)
-"""Our models' class order (background last)."""
-CASESTUDY_LABELS = {0: "Left Swipe_new", 1: "Right Swipe_new", 2: "Stop_new", 3: "Thumbs Down_new",
-                    4: "Thumbs Up_new", 5: "No gesture"}
-"""Case-study label index -> the label name written in the CSV (index 5 is our extension)."""
+CASESTUDY_INDEX = {label: index for index, label in sorted(CASESTUDY_CLASSES.items(), reverse=True)}
+"""Our class -> its (first) case-study label index; a right swipe is index 1 (see write_casestudy)."""
 CLIP_FRAMES = 30
 CLIP_DURATION_S = 2.0
 GESTURE_DURATION_S = (0.8, 1.4)
@@ -432,8 +429,7 @@ def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[st
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
         raise SynthError(f"{out_dir}: exists and is not empty (use --force to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(out_dir, ".tmp")
-    tmp.mkdir()  # not mkdtemp: its 0700 would stay on the finished folder
+    tmp = make_temp_dir(out_dir)
     # Optimized Huffman tables: ~10 % smaller JPEGs, same pixels (the committed calibration set stays small).
     params = ([cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_OPTIMIZE, 1] if image_format == "jpg"
               else [cv2.IMWRITE_PNG_COMPRESSION, 6])
@@ -448,7 +444,7 @@ def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[st
                     index += 1
                     scene = clip_scene(label, int(_rng(seed, 101, split_number, i, CLASSES.index(label))
                                                   .integers(0, 2**62)), duration_s)
-                    number = {"Swipe": 0, "Stop": 2, "Thumbs Down": 3, "Thumbs Up": 4, BACKGROUND: 5}[label]
+                    number = CASESTUDY_INDEX[label]
                     if label == "Swipe" and swipe_direction(scene) > 0:
                         number = 1
                     name = CASESTUDY_LABELS[number]
@@ -464,13 +460,7 @@ def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[st
                     if bar is not None:
                         bar.update(1)
             (tmp / f"{split}.csv").write_text("".join(lines), encoding="utf-8")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old) if out_dir.is_dir() else out_dir.unlink()
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -480,25 +470,6 @@ def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[st
     logger.info("wrote %d clips (%s) to %s", total, ", ".join(f"{k} {v}/class" for k, v in clips_per_class.items()),
                 out_dir)
     return out_dir
-
-
-def _temp_name(path: Path, suffix: str) -> Path:
-    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    # Like edge.manifest.write_text_atomic, but the file gets the usual permissions (umask), not mkstemp's
-    # 0600: these files are committed and shared.
-    tmp = _temp_name(path, ".tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def truth_path(video_path: str | os.PathLike[str]) -> Path:
@@ -527,35 +498,30 @@ def write_stream(video_path: str | os.PathLike[str], seed: int, duration_s: floa
         raise SynthError(f"duration {duration_s} s at {fps} fps: expected at least one frame")
     scene = stream_scene(seed, duration_s, gestures, gap_s, background_only)
     video_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(video_path, ".tmp.mp4")  # OpenCV picks the container from the suffix
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-    if not writer.isOpened():
-        tmp.unlink(missing_ok=True)
-        raise SynthError(f"{video_path}: OpenCV cannot write MP4 (fourcc mp4v) here; is its FFmpeg backend there?")
-    bar = _progress(frames, f"synth stream -> {video_path.name}")
-    try:
-        for i in range(frames):
-            writer.write(cv2.cvtColor(render_frame(scene, i / fps, (height, width)), cv2.COLOR_RGB2BGR))
+    with atomic_path(video_path, ".tmp.mp4") as tmp:  # OpenCV picks the container from the suffix
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+        if not writer.isOpened():
+            raise SynthError(f"{video_path}: OpenCV cannot write MP4 (fourcc mp4v) here; is its FFmpeg backend "
+                             "there?")
+        bar = _progress(frames, f"synth stream -> {video_path.name}")
+        try:
+            for i in range(frames):
+                writer.write(cv2.cvtColor(render_frame(scene, i / fps, (height, width)), cv2.COLOR_RGB2BGR))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            writer.release()
             if bar is not None:
-                bar.update(1)
-        writer.release()
+                bar.close()
         if tmp.stat().st_size == 0:
             raise SynthError(f"{video_path}: OpenCV wrote an empty video")
-        os.replace(tmp, video_path)
-    except BaseException:
-        writer.release()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
     truth = {
         "video": video_path.name, "fps": float(fps), "frames": frames, "duration_s": round(frames / fps, 6),
         "seed": seed,
         "events": [{"gesture": a.kind, "start_s": round(a.start_s, 3), "end_s": round(a.end_s, 3)}
                    for a in scene.acts if a.kind in GESTURES],
     }
-    _write_text_atomic(truth_path(video_path), json.dumps(truth, indent=1) + "\n")
+    write_text_atomic(truth_path(video_path), json.dumps(truth, indent=1) + "\n")
     logger.info("wrote %s (%d frames, %d gestures) and %s", video_path, frames, len(truth["events"]),
                 truth_path(video_path).name)
     return truth
@@ -596,68 +562,34 @@ class StreamSettings:
     force: bool
 
 
-def _count_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number >= 0")
-    return value
-
-
-def _seed_arg(text: str) -> int:
-    try:
-        return _check_seed(int(text))
-    except (ValueError, SynthError):
-        raise argparse.ArgumentTypeError(f"'{text}': expected an integer 0..2**63-1") from None
-
-
-def _gestures_arg(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    bad = [n for n in names if n not in GESTURES]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"'{text}': expected comma-separated names from {', '.join(GESTURES)}")
-    return names
-
-
-def _range_arg(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        lo = hi = float("nan")
-    if not (0 < lo <= hi < 1e6):
-        raise argparse.ArgumentTypeError(f"'{text}': expected MIN,MAX seconds with 0 < MIN <= MAX")
-    return lo, hi
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The gesture-synth argument parser."""
     parser = OneLineParser(prog="gesture-synth", description=(
         "Write synthetic gesture clips (case-study layout) or a continuous MP4 stream with ground truth. "
         "Deterministic: the same arguments give byte-identical files."))
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    add_version(parser)
+    add_log_level(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{clips,stream}", parser_class=OneLineParser)
+    count, seed = int_arg(0), int_arg(0, _MAX_SEED)
     clips = sub.add_parser("clips", help="a dataset in the case-study layout (train/, train.csv, val/, val.csv)")
     clips.add_argument("--out", required=True, type=Path, help="output folder (must not exist or be empty)")
-    clips.add_argument("--train", type=_count_arg, required=True, help="clips per class in train/")
-    clips.add_argument("--val", type=_count_arg, required=True, help="clips per class in val/")
-    clips.add_argument("--seed", type=_seed_arg, required=True, help="the same seed gives the same files")
+    clips.add_argument("--train", type=count, required=True, help="clips per class in train/")
+    clips.add_argument("--val", type=count, required=True, help="clips per class in val/")
+    clips.add_argument("--seed", type=seed, required=True, help="the same seed gives the same files")
     clips.add_argument("--size", type=size_arg, default=(120, 160), help="frame size HxW (default 120x160)")
     clips.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image format (default jpg)")
     clips.add_argument("--no-background", action="store_true", help="leave out the 'No gesture' class")
     clips.add_argument("--force", action="store_true", help="replace an existing output folder")
     stream = sub.add_parser("stream", help="a continuous MP4 stream and NAME.truth.json beside it")
     stream.add_argument("--out", required=True, type=Path, help="FILE.mp4")
-    stream.add_argument("--seed", type=_seed_arg, required=True, help="the same seed gives the same files")
+    stream.add_argument("--seed", type=seed, required=True, help="the same seed gives the same files")
     stream.add_argument("--duration-s", type=positive_arg, required=True, help="length of the stream in seconds")
     stream.add_argument("--fps", type=positive_arg, default=30.0, help="frame rate (default 30)")
     stream.add_argument("--size", type=size_arg, default=(240, 320), help="frame size HxW (default 240x320)")
     stream.add_argument("--background-only", action="store_true", help="no gestures at all (false-alarm footage)")
-    stream.add_argument("--gestures", type=_gestures_arg, default=None,
+    stream.add_argument("--gestures", type=choice_list_arg(GESTURES, "gesture"), default=None,
                         help="comma-separated gestures in order (default: all four, shuffled and balanced)")
-    stream.add_argument("--gap-s", type=_range_arg, default=(2.5, 5.0),
+    stream.add_argument("--gap-s", type=span_arg("seconds"), default=(2.5, 5.0),
                         help="seconds between gestures MIN,MAX (default 2.5,5.0)")
     stream.add_argument("--force", action="store_true", help="replace an existing video")
     return parser
@@ -694,8 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out=args.out, seed=args.seed, duration_s=args.duration_s, fps=args.fps, size_hw=args.size,
                 background_only=args.background_only, gestures=args.gestures, gap_s=args.gap_s, force=args.force))
     except (SynthError, OSError) as exc:
-        print(f"gesture-synth: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-              file=sys.stderr)
+        print(f"gesture-synth: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gesture-synth: interrupted", file=sys.stderr)

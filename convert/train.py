@@ -8,6 +8,12 @@ reference also used ZCA whitening; it is not done: the whitening matrix of a 128
 
 Callbacks as in the reference design: ModelCheckpoint keeping every improving checkpoint (the reference found
 the penultimate one best on a live webcam), ReduceLROnPlateau, and a CSV history.
+
+It trains on exactly what `gesture-edge capture` writes: a dataset without a val split gets a deterministic
+per-label hold-out (`--val-split`, `convert.data.split_validation`). `--negatives FOOTAGE...` mines hard
+negatives from background footage with the --init model and adds them to the background class
+(`convert.negatives`). `--weights` is resolved before any data is read: an offline machine learns at once
+that `--weights imagenet` cannot be downloaded, and which values work offline.
 """
 
 from __future__ import annotations
@@ -22,19 +28,23 @@ import random
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from convert.data import ClipRef, DatasetError, labels_of, load_class_map, load_clip, read_dataset  # noqa: E402
-from edge import __version__  # noqa: E402
-from edge.manifest import DEFAULT_ACTIONS  # noqa: E402
+from convert.data import (ClipRef, DatasetError, has_split, labels_of, load_class_map, load_clip,
+                          read_dataset, split_validation)
+from edge import __version__
+from edge.cliargs import (OneLineParser, add_log_level, add_version, int_arg, number_arg,
+                          positive_arg)
+from edge.errors import one_line
+from edge.fileio import make_temp_dir, replace_dir
+from edge.vocab import BACKGROUND, DEFAULT_ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +149,14 @@ class TrainSettings:
     workers: int = 1
     freeze_backbone: bool = False
     init: Path | None = None
+    val_split: float = 0.2
+    """Share of each label's clips held out for validation when the dataset has no val split."""
+    negatives: tuple[Path, ...] = ()
+    """Background footage to mine hard negatives from with the --init model (convert.negatives)."""
+    negatives_threshold: float = 0.5
+    negatives_random: int = 100
+    negatives_hop: int = 2
+    negatives_max: int = 1000
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -183,15 +201,63 @@ def _save_improving(keras, model, folder: Path):
     return SaveImproving()
 
 
-def _load_init(keras, s: TrainSettings, num_classes: int):
+IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
+IMAGENET_SIZES = (128, 160, 192, 224)
+IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+
+
+def resolve_imagenet(alpha: float, size_px: int) -> Path:
+    """Download (or find in Keras' cache) MobileNet's ImageNet weights; a one-line ValueError naming what works
+    offline when that fails. Cheap when cached; done before any data is read."""
+    if alpha not in IMAGENET_ALPHAS:
+        raise ValueError(f"--weights imagenet: Keras has ImageNet MobileNet weights only for --alpha "
+                         f"{', '.join(f'{a:g}' for a in IMAGENET_ALPHAS)}, not {alpha:g}; use --weights none "
+                         "(random start) or --weights FILE")
+    rows = size_px if size_px in IMAGENET_SIZES else 224  # Keras loads the 224 weights for other sizes
+    alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}[alpha]
+    name = f"mobilenet_{alpha_text}_{rows}_tf_no_top.h5"
+    keras = _keras()
+    try:
+        return Path(keras.utils.get_file(name, IMAGENET_URL + name, cache_subdir="models"))
+    except Exception as exc:  # noqa: BLE001 - Keras raises a bare Exception (or URLError, OSError) when the download fails
+        raise ValueError(f"--weights imagenet: could not download {name} ({one_line(exc, limit=160)}); offline, "
+                         "use --weights none (random start), --weights FILE (MobileNet weights you have) or "
+                         "--init MODEL.keras (e.g. models/demo/model.keras)") from None
+
+
+def check_weights(weights: str, arch: str, alpha: float, size_px: int, init: Path | None) -> None:
+    """--weights before any data is read: imagenet resolved, a file present (its contents are checked when
+    the model is built)."""
+    if init is not None or arch == "conv3d" or weights.lower() == "none":
+        return
+    if weights == "imagenet":
+        resolve_imagenet(alpha, size_px)
+    elif not Path(weights).is_file():
+        raise ValueError(f"--weights {weights}: no such file (expected imagenet, none or a MobileNet weights file)")
+
+
+def _init_labels(init: Path) -> dict | None:
+    """labels.json beside an --init model (gesture-train writes it), or None."""
+    path = init.with_name("labels.json")
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not readable JSON ({one_line(exc)})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
+        raise ValueError(f"{path}: field labels: expected a list of class names")
+    return data
+
+
+def _load_init(keras, s: TrainSettings, num_classes: int, labels: Sequence[str] = ()):
     """The clip model of --init, checked against the run's arch, frames, size and classes; all layers trainable."""
     from keras import layers
 
     try:
         model = keras.models.load_model(s.init, compile=False)
-    except Exception as exc:  # Keras raises many types for a file that is not a model
-        raise ValueError(f"--init {s.init}: not a Keras clip model "
-                         f"({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a file that is not a model
+        raise ValueError(f"--init {s.init}: not a Keras clip model ({one_line(exc)})") from None
     kinds = {type(layer) for layer in model.layers}
     arch = ("mobilenet_lstm" if layers.LSTM in kinds else "mobilenet_gru" if layers.GRU in kinds
             else "conv3d" if layers.Conv3D in kinds else "unknown")
@@ -201,6 +267,10 @@ def _load_init(keras, s: TrainSettings, num_classes: int):
         raise ValueError(f"--init {s.init}: is {arch} with input {tuple(model.input_shape)} and output "
                          f"{tuple(model.output_shape)}; this run expects {s.arch} with input {expected} and "
                          f"output (None, {num_classes}) (check --arch, --frames, --size and the classes)")
+    known = _init_labels(s.init)
+    if labels and known is not None and list(known["labels"]) != list(labels):
+        raise ValueError(f"--init {s.init}: its classes (labels.json) are {known['labels']}, this run's are "
+                         f"{list(labels)}: the outputs would not mean the same")
     model.trainable = True
     for layer in model.layers:
         if isinstance(layer, layers.TimeDistributed):
@@ -209,24 +279,43 @@ def _load_init(keras, s: TrainSettings, num_classes: int):
     return model
 
 
-def train(s: TrainSettings, argv: Sequence[str]) -> float:
-    """Train, write the outputs into s.out atomically, return the best validation accuracy."""
+def read_splits(s: TrainSettings) -> tuple[list[ClipRef], list[ClipRef], str]:
+    """Training and validation clips, and where the validation clips came from.
+
+    A dataset without a val split (what `gesture-edge capture` writes) gets a deterministic per-label hold-out.
+    """
     class_map = load_class_map(s.class_map) if s.class_map else None
     train_clips = read_dataset(s.data, s.layout, "train", class_map, s.background)
-    val_clips = read_dataset(s.data, s.layout, "val", class_map, s.background)
     if not s.background:
-        train_clips = [c for c in train_clips if c.label != "No gesture"]
-        val_clips = [c for c in val_clips if c.label != "No gesture"]
+        train_clips = [c for c in train_clips if c.label != BACKGROUND]
+    if has_split(s.data, s.layout, "val"):
+        val_clips = read_dataset(s.data, s.layout, "val", class_map, s.background)
+        if not s.background:
+            val_clips = [c for c in val_clips if c.label != BACKGROUND]
+        where = "the dataset's val split"
+    else:
+        train_clips, val_clips = split_validation(train_clips, s.val_split, f"{s.data}: no val split, so")
+        where = f"held out from train: --val-split {s.val_split:g} of each label (deterministic)"
     if s.max_clips:
         train_clips, val_clips = train_clips[: s.max_clips], val_clips[: s.max_clips]
+    return train_clips, val_clips, where
+
+
+def train(s: TrainSettings, argv: Sequence[str]) -> float:
+    """Train, write the outputs into s.out atomically, return the best validation accuracy."""
+    from convert.negatives import MineSettings, find_footage, mine, summary
+
+    footage = find_footage(s.negatives) if s.negatives else None
+    train_clips, val_clips, val_source = read_splits(s)
     for clip in train_clips + val_clips:  # fail before training, naming the clip
         if len(clip.frame_files) < s.frames:
             raise DatasetError(f"{clip.folder} ({clip.source}): has {len(clip.frame_files)} frames, "
                                f"needs at least {s.frames}")
-    labels = list(labels_of(train_clips + val_clips))
+    labels = list(labels_of(train_clips + val_clips, (BACKGROUND,) if footage else ()))
     if len(labels) < 2:
         raise DatasetError(f"{s.data}: needs clips of at least 2 classes, found {labels or 'none'}")
-    logger.info("train: %d clips, val: %d clips, classes: %s", len(train_clips), len(val_clips), labels)
+    logger.info("train: %d clips, val: %d clips (%s), classes: %s", len(train_clips), len(val_clips), val_source,
+                labels)
     keras = _keras()
     from convert.model import build_model, freeze_backbone, training_view
 
@@ -234,23 +323,36 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
     np.random.seed(s.seed)
     keras.utils.set_random_seed(s.seed)
     if s.init is not None:
-        model = _load_init(keras, s, len(labels))
+        model = _load_init(keras, s, len(labels), labels)
     else:
         weights = None if s.weights in (None, "none") else s.weights
         model = build_model(s.arch, len(labels), s.frames, s.size_px, s.alpha, s.cells, s.dense, s.dropout,
                             weights, s.learning_rate)
-    if s.freeze_backbone:
-        logger.info("backbone frozen: %d trainable weights", freeze_backbone(model))
-    view = training_view(model)  # same weights, time folded into the batch (see convert.model)
-    view.compile(keras.optimizers.Adam(s.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     size_hw = (s.size_px, s.size_px)
-    train_seq = ClipSequence.make(train_clips, labels, s.batch, s.frames, size_hw, True, s.seed, s.flip, s.cache,
-                                  s.workers)
-    val_seq = ClipSequence.make(val_clips, labels, s.batch, s.frames, size_hw, False, s.seed, cache=s.cache,
-                                workers=s.workers)
     s.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{s.out.name}.", dir=s.out.parent))
+    tmp = make_temp_dir(s.out)
     try:
+        if footage is not None:  # mined with the --init model as it is, before it trains
+            known = _init_labels(s.init) if s.init is not None else None
+            if known is not None and abs(float(known.get("model_fps") or s.model_fps) - s.model_fps) > 1e-6:
+                logger.warning("--init %s was trained at %s fps (labels.json); mining at --model-fps %g",
+                               s.init, known.get("model_fps"), s.model_fps)
+            ms = MineSettings(frames=s.frames, size_hw=size_hw, model_fps=s.model_fps,
+                              threshold=s.negatives_threshold, random=s.negatives_random, hop=s.negatives_hop,
+                              max_windows=s.negatives_max, seed=s.seed)
+            mined = mine(model, labels, footage, ms, tmp / "negatives", str(s.init))
+            print(summary(mined, ms, s.out / "negatives"), flush=True)
+            train_clips = train_clips + mined.clips
+            logger.info("training on %d clips (%d of them mined negatives), validating on %d", len(train_clips),
+                        len(mined.clips), len(val_clips))
+        if s.freeze_backbone:
+            logger.info("backbone frozen: %d trainable weights", freeze_backbone(model))
+        view = training_view(model)  # same weights, time folded into the batch (see convert.model)
+        view.compile(keras.optimizers.Adam(s.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+        train_seq = ClipSequence.make(train_clips, labels, s.batch, s.frames, size_hw, True, s.seed, s.flip,
+                                      s.cache, s.workers)
+        val_seq = ClipSequence.make(val_clips, labels, s.batch, s.frames, size_hw, False, s.seed, cache=s.cache,
+                                    workers=s.workers)
         (tmp / "checkpoints").mkdir()
         callbacks = [
             _save_improving(keras, model, tmp / "checkpoints"),
@@ -270,7 +372,7 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
         (tmp / "confusion.json").write_text(json.dumps({"labels": labels, "matrix": matrix.tolist(),
                                                         "val_accuracy": accuracy}, indent=1) + "\n")
         plot_confusion(matrix, labels, tmp / "confusion.png", f"{s.arch}: val accuracy {accuracy:.3f}")
-        background = "No gesture" if "No gesture" in labels else None
+        background = BACKGROUND if BACKGROUND in labels else None
         (tmp / "labels.json").write_text(json.dumps({
             "labels": labels, "background_label": background,
             "actions": {g: a for g, a in DEFAULT_ACTIONS.items() if g in labels},
@@ -282,68 +384,112 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
         (tmp / "train_command.txt").write_text(
             "gesture-train " + shlex.join(argv) + "\n"
             f"best checkpoint: {best.name}\nvalidation accuracy: {accuracy:.4f} on {len(val_clips)} clips\n"
+            f"validation clips: {val_source}\n"
             f"gesture-edge {__version__}, tensorflow {tf.__version__}, keras {keras.__version__}, "
             f"python {platform.python_version()}\n")
-        if s.out.exists():
-            shutil.rmtree(s.out)
-        tmp.rename(s.out)
+        replace_dir(tmp, s.out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return accuracy
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """gesture-train: train a MobileNet+LSTM (or +GRU, or Conv3D) gesture clip classifier."""
-    parser = argparse.ArgumentParser(
-        prog="gesture-train", description=main.__doc__,
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        if action.default is None:
+            return f"{action.help} (default: none)"
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The gesture-train argument parser (every option shows its default in --help)."""
+    parser = OneLineParser(
+        prog="gesture-train", description=main.__doc__, formatter_class=_HelpFormatter,
         epilog="Every improving checkpoint is kept in OUT/checkpoints; the reference design found the "
-               "penultimate one often best on a live camera: try it with gesture-convert too.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    parser.add_argument("--data", type=Path, required=True, help="dataset root")
-    parser.add_argument("--layout", choices=("casestudy", "jester"), default="casestudy")
-    parser.add_argument("--arch", choices=("mobilenet_lstm", "mobilenet_gru", "conv3d"), default="mobilenet_lstm")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=32)
+               "penultimate one often best on a live camera: try it with gesture-convert too. For a model of "
+               "your own room (gesture-edge capture, then --init and --negatives) see docs/IN_ROOM.md.")
+    add_version(parser)
+    add_log_level(parser, help="logging level")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="dataset root (case study: train/ + train.csv [+ val/ + val.csv], e.g. what "
+                             "gesture-edge capture writes; or Jester)")
+    parser.add_argument("--layout", choices=("casestudy", "jester"), default="casestudy", help="dataset layout")
+    parser.add_argument("--arch", choices=("mobilenet_lstm", "mobilenet_gru", "conv3d"), default="mobilenet_lstm",
+                        help="model: MobileNet + LSTM (the product), + GRU, or Conv3D (comparison only)")
+    parser.add_argument("--epochs", type=int_arg(1), default=20, help="training epochs")
+    parser.add_argument("--batch", type=int_arg(1), default=32, help="clips per batch")
     parser.add_argument("--out", type=Path, required=True, help="output folder (model.keras, labels.json, ...)")
-    parser.add_argument("--size", type=int, default=128, help="input size in px (square)")
-    parser.add_argument("--alpha", type=float, default=0.25, help="MobileNet width multiplier")
-    parser.add_argument("--frames", type=int, default=20, help="frames per clip (T)")
-    parser.add_argument("--cells", type=int, default=128)
-    parser.add_argument("--dense", type=int, default=128)
-    parser.add_argument("--dropout", type=float, default=0.25)
-    parser.add_argument("--weights", default="imagenet", help="imagenet | none | PATH to MobileNet weights")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--class-map", type=Path)
+    parser.add_argument("--size", type=int_arg(1), default=128, help="input size in px (square)")
+    parser.add_argument("--alpha", type=positive_arg, default=0.25, help="MobileNet width multiplier")
+    parser.add_argument("--frames", type=int_arg(1), default=20, help="frames per clip (T)")
+    parser.add_argument("--cells", type=int_arg(1), default=128, help="LSTM/GRU units")
+    parser.add_argument("--dense", type=int_arg(1), default=128, help="units of the dense layer before the output")
+    parser.add_argument("--dropout", type=number_arg(0, 1, hi_open=True), default=0.25,
+                        help="dropout after the RNN and the dense layer")
+    parser.add_argument("--weights", default="imagenet",
+                        help="MobileNet start: imagenet (downloaded; checked before any data is read), none "
+                             "(random; works offline) or a weights FILE")
+    parser.add_argument("--lr", type=positive_arg, default=1e-3, help="learning rate (Adam)")
+    parser.add_argument("--class-map", type=Path, help="JSON: source label (or case-study index) -> class name")
     parser.add_argument("--background", action=argparse.BooleanOptionalAction, default=True,
-                        help="keep the No gesture class when the data has it (default yes)")
-    parser.add_argument("--model-fps", type=float, default=10.0,
-                        help="frame rate of the sampled clips as the model sees them (synthetic: 10)")
-    parser.add_argument("--max-clips", type=int, default=0, help="use at most N clips per split (0: all)")
+                        help="keep the No gesture class when the data has it")
+    parser.add_argument("--val-split", type=number_arg(0, 1, lo_open=True, hi_open=True), default=0.2,
+                        metavar="FRACTION",
+                        help="when the data has no val split (gesture-edge capture writes none): hold out this "
+                             "share of each label's clips for validation, the same clips every run")
+    parser.add_argument("--model-fps", type=positive_arg, default=10.0,
+                        help="frame rate of the sampled clips as the model sees them (synthetic and capture: "
+                             "20 of 30 frames over 2 s = 10)")
+    parser.add_argument("--max-clips", type=int_arg(0), default=0, help="use at most N clips per split (0: all)")
     parser.add_argument("--flip", action="store_true", help="random horizontal flips (only with merged swipes)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling, augmentation, "
+                                                             "negative sampling")
     parser.add_argument("--cache", action="store_true", help="keep decoded clips in memory (dataset must fit)")
-    parser.add_argument("--workers", type=int, default=1, help="threads loading batches (default 1)")
+    parser.add_argument("--workers", type=int_arg(1), default=1, help="threads loading batches")
     parser.add_argument("--init", type=Path,
-                        help="continue from this clip model (.keras, e.g. a --freeze-backbone run's model to "
-                             "fine-tune); --arch, --frames and --size must match it, --weights is unused")
+                        help="continue from this clip model (.keras, e.g. models/demo/model.keras or a previous "
+                             "run's); --arch, --frames, --size and the classes must match it, --weights is unused")
     parser.add_argument("--freeze-backbone", action="store_true",
                         help="train only the head (BatchNormalization, LSTM/GRU, dense); for ImageNet or "
                              "pretrained --weights; ~3x faster")
+    parser.add_argument("--negatives", type=Path, nargs="+", metavar="FOOTAGE",
+                        help="hard negatives: background footage (videos, a capture folder with background/, a "
+                             "folder of frames) scored by the --init model; windows it takes for a gesture are "
+                             "added as No gesture (also an earlier round's OUT/negatives)")
+    parser.add_argument("--negatives-threshold", type=number_arg(0, 1, lo_open=True), default=0.5, metavar="P",
+                        help="a window is mined when its top gesture probability reaches P")
+    parser.add_argument("--negatives-random", type=int_arg(0), default=100, metavar="N",
+                        help="also add N windows drawn at random from the rest")
+    parser.add_argument("--negatives-hop", type=int_arg(1), default=2, metavar="N",
+                        help="score a window every N model frames (the runtime's hop)")
+    parser.add_argument("--negatives-max", type=int_arg(1), default=1000, metavar="N",
+                        help="keep at most N mined windows (a random subset when more fire)")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """gesture-train: train a MobileNet+LSTM (or +GRU, or Conv3D) gesture clip classifier."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
-    checks = [(args.epochs >= 1, "--epochs: expected >= 1"), (args.batch >= 1, "--batch: expected >= 1"),
-              (args.size >= 64 or args.arch == "conv3d", "--size: expected >= 64 px (MobileNet downsamples 32x, then a 2x2 max-pool)"), (args.frames >= 1, "--frames: expected >= 1"),
-              (0 <= args.dropout < 1, "--dropout: expected 0 <= x < 1"), (args.model_fps > 0, "--model-fps: > 0"),
-              (args.workers >= 1, "--workers: expected >= 1"), (args.lr > 0, "--lr: expected > 0"),
-              (args.max_clips >= 0, "--max-clips: expected >= 0 (0: all)"),
-              (not args.freeze_backbone or args.arch != "conv3d", "--freeze-backbone: conv3d has no MobileNet backbone"),
+    # Single values are checked by their argument types; these checks are about combinations.
+    checks = [(args.size >= 64 or args.arch == "conv3d",
+               "--size: expected >= 64 px (MobileNet downsamples 32x, then a 2x2 max-pool)"),
+              (not args.freeze_backbone or args.arch != "conv3d",
+               "--freeze-backbone: conv3d has no MobileNet backbone"),
               (args.init is None or args.init.is_file(), f"--init {args.init}: file not found"),
               (not args.freeze_backbone or args.weights.lower() != "none" or args.init is not None,
-               "--freeze-backbone: needs --weights imagenet or a weights file (a random backbone would stay random)")]
+               "--freeze-backbone: needs --weights imagenet or a weights file (a random backbone would stay random)"),
+              (not args.negatives or args.init is not None,
+               "--negatives: needs --init MODEL to mine with (e.g. models/demo/model.keras, or the previous "
+               "round's model.keras)"),
+              (not args.negatives or args.background,
+               "--negatives: mined windows go to the No gesture class; drop --no-background")]
     for ok, message in checks:
         if not ok:
             print(f"gesture-train: error: {message}", file=sys.stderr)
@@ -360,11 +506,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         dropout=args.dropout, weights=args.weights, learning_rate=args.lr, class_map=args.class_map,
         background=args.background, seed=args.seed, model_fps=args.model_fps, max_clips=args.max_clips,
         flip=args.flip, force=args.force, cache=args.cache, workers=args.workers,
-        freeze_backbone=args.freeze_backbone, init=args.init)
+        freeze_backbone=args.freeze_backbone, init=args.init, val_split=args.val_split,
+        negatives=tuple(args.negatives or ()), negatives_threshold=args.negatives_threshold,
+        negatives_random=args.negatives_random, negatives_hop=args.negatives_hop,
+        negatives_max=args.negatives_max)
     try:
+        from convert.negatives import find_footage
+
+        if settings.negatives:
+            find_footage(settings.negatives)  # cheap: names only, before anything is read
+        check_weights(args.weights, args.arch, args.alpha, args.size, args.init)
         accuracy = train(settings, argv)
     except (DatasetError, ValueError, OSError) as exc:
-        print(f"gesture-train: error: {(str(exc).splitlines() or [type(exc).__name__])[0]}", file=sys.stderr)
+        print(f"gesture-train: error: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"validation accuracy: {accuracy:.4f}; wrote {args.out}")
     return 0

@@ -14,22 +14,27 @@ systemd (`edge.sdnotify`, all no-ops without `$NOTIFY_SOCKET`):
                and systemd restarts the service. While a failed camera is being retried (back-off sleeps)
                the pings go on: the service is alive and recovering by itself.
   STATUS=      fps and the last gesture, at READY and every status interval
-  SIGTERM/INT  stop within 2 s: STOPPING=1, source closed, sinks drained for at most 1 s, exit 0
+  SIGTERM/INT  stop within 2 s: STOPPING=1, source closed, sinks drained for at most 1 s, exit 0. The source
+               is read on a worker thread (`edge.sources.ReaderThread`), so this holds even when a camera
+               hangs in read() (it is then left open for the system to release at exit). During start-up a
+               stop request ends the bundle load (and its test load in a child process) early.
   SIGHUP       reload the config file: decision settings, actions, sinks, log level and status interval
                take effect at once (what changed is logged); runtime settings that need a restart (bundle,
-               source, backend, threads, hop) are logged as such; a bad new file is logged and the old
-               config kept.
+               source, backend, threads, hop) are logged as such; a new file that cannot be read, parsed or
+               used (whatever the failure) is one log line and the old config is kept.
+
+The handlers (`edge.signals`) are installed by the CLI before it imports anything slow, and again here for
+callers that did not. Before the models are loaded in this process they are loaded once in a short-lived
+child (`edge.probe`), so a model file that crashes the runtime is a one-line error, not a dead service.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,12 +42,16 @@ import numpy as np
 from edge.bundle import Bundle, load_bundle
 from edge.config import ConfigError, load_config, validate_gestures
 from edge.decision import DecisionMaker, merged_actions
+from edge.errors import one_line
 from edge.events import GestureEvent
+from edge.probe import ProbeInterrupted, probe_bundle
 from edge.sdnotify import Notifier
-from edge.settings import Config
-from edge.sinks.base import Dispatcher, build_sinks
-from edge.sources import FrameSource, SourceOptions, open_source
+from edge.settings import Config, is_camera_source, resolve_decision
+from edge.signals import Stopper, install, restore
+from edge.sinks import Dispatcher, build_sinks
+from edge.sources import FrameSource, ReaderThread, SourceOptions, open_source
 from edge.stream import StreamingClassifier
+from edge.taps import FrameTap, PeakTracker, TapError
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +59,13 @@ STAGES = ("capture", "preprocess", "features", "steps", "decision", "dispatch")
 """Timed stages of one model frame, in order."""
 TIMING_WINDOW = 512
 """Frames kept per stage for the status line's percentiles."""
-SLEEP_SLICE_S = 0.05
-"""Longest uninterrupted sleep: bounds the reaction time to SIGTERM during realtime playback or back-off."""
 GAP_PERIODS = 3.0
 """A jump in frame time of more than this many model frame periods (a camera that was reopened, a stall)
 resets the streaming state: windows across a gap would mix unrelated frames."""
 SINK_CLOSE_S = 1.0
 """How long stopping waits for sinks to finish queued actions (SIGTERM must be done within 2 s)."""
+READER_STOP_S = 0.5
+"""How long stopping waits for a read in progress before leaving the source open (a camera stuck in read())."""
 EVENTS_KEPT = 10_000
 """`App.events` keeps the most recent events (a service runs for months; the count is `events_total`)."""
 
@@ -94,43 +103,12 @@ class StageTimes:
         return {stage: float(value) for stage, value in zip(STAGES, medians)}
 
 
-class Stopper:
-    """Stop/reload requests from signal handlers, and a sleep that ends early on a stop request.
-
-    Signal handlers only set flags (safe in any state); the loop acts on them between frames.
-    """
-
-    def __init__(self, on_tick: Callable[[], None] | None = None) -> None:
-        self.stop_requested = False
-        self.reload_requested = False
-        self.stop_signal = ""
-        self._on_tick = on_tick
-
-    def request_stop(self, reason: str = "") -> None:
-        self.stop_requested = True
-        self.stop_signal = self.stop_signal or reason
-
-    def should_stop(self) -> bool:
-        return self.stop_requested
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep `seconds` in short slices, returning early on a stop request; ticks the watchdog meanwhile."""
-        deadline = time.monotonic() + max(0.0, seconds)
-        while not self.stop_requested:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, SLEEP_SLICE_S))
-            if self._on_tick is not None:
-                self._on_tick()
-
-
 def config_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Human-readable 'field: old -> new' for every leaf field that differs between two settings objects."""
     if dataclasses.is_dataclass(old) and dataclasses.is_dataclass(new) and type(old) is type(new):
         changes = []
         for f in dataclasses.fields(old):
-            if f.name == "source_path":
+            if f.name in ("source_path", "decision_keys"):
                 continue
             changes += config_changes(getattr(old, f.name), getattr(new, f.name), f"{prefix}{f.name}.")
         return changes
@@ -154,8 +132,12 @@ class App:
     def __init__(self, config: Config, *, source: FrameSource | None, sinks: list[Any] | None,
                  clock: Callable[[], float], notifier: Notifier | None,
                  reload_config: Callable[[], Config] | None, source_options: SourceOptions | None,
-                 max_frames: int | None) -> None:
+                 max_frames: int | None, taps: Sequence[FrameTap] = (), stopper: Stopper | None = None) -> None:
         self.config = config
+        self.taps = tuple(taps)
+        """Observers of every frame (--windows, --annotate, benchmarks); they never change a decision."""
+        self.peaks = PeakTracker()
+        """Highest probability per class, for the closing line of a run without events."""
         self.clock = clock
         self.notifier = notifier if notifier is not None else Notifier.from_env()
         self._source = source
@@ -163,13 +145,17 @@ class App:
         self._reload_config = reload_config
         self.source_options = source_options or SourceOptions()
         self.max_frames = max_frames
-        self.stopper = Stopper(on_tick=self._tick_watchdog)
+        self.stopper = stopper if stopper is not None else Stopper()
+        """Stop/reload requests (the CLI passes the one its early signal handlers already feed)."""
+        self.stopper.on_tick = self._tick_watchdog
         self.times = StageTimes()
         self.frames = 0
         """Model frames processed."""
         self.events: deque[GestureEvent] = deque(maxlen=EVENTS_KEPT)
         """The most recent events, oldest first."""
         self.events_total = 0
+        self.windows_total = 0
+        """Windows the stream closed (a run of footage without any says why at the end)."""
         self.last_event: GestureEvent | None = None
         self._last_ping = -float("inf")
         self.bundle: Bundle | None = None
@@ -183,14 +169,22 @@ class App:
         runtime = self.config.runtime
         if not runtime.bundle:
             raise AppError("no bundle: pass --bundle DIR or set runtime.bundle in the config file")
-        self.bundle = load_bundle(runtime.bundle, runtime.backend, runtime.num_threads)
+        # First in a child process (cached): a model that crashes the runtime must not take this process along.
+        probe_bundle(runtime.bundle, backend=runtime.backend, num_threads=runtime.num_threads,
+                     precision=runtime.precision, should_stop=self.stopper.should_stop)
+        self.bundle = load_bundle(runtime.bundle, runtime.backend, runtime.num_threads,
+                                  precision=runtime.precision)
         manifest = self.bundle.manifest
-        validate_gestures(self.config, manifest.labels)
+        validate_gestures(self.config, manifest.labels, manifest.background_label)
         try:
             self.stream = StreamingClassifier(self.bundle, runtime.hop_frames)
         except ValueError as exc:
             raise AppError(f"hop (--hop / runtime.hop_frames) {runtime.hop_frames}: {exc}") from None
         self.decision = self._make_decision(self.config)
+        if manifest.decision:
+            overridden = sorted(self.config.decision_keys)
+            logger.info("decision settings: the bundle's decision block%s", f", with {', '.join(overridden)} from "
+                        "the config file" if overridden else "")
         logger.info("bundle %s: %s, %dx%d at %.1f fps, T=%d frames, hop %d -> %d steps per frame, a window "
                     "every %.2f s", runtime.bundle, ", ".join(manifest.labels), manifest.input_width_px,
                     manifest.input_height_px, manifest.model_fps, manifest.frames_per_clip, runtime.hop_frames,
@@ -199,8 +193,8 @@ class App:
     def _make_decision(self, config: Config) -> DecisionMaker:
         assert self.bundle is not None
         manifest = self.bundle.manifest
-        return DecisionMaker(manifest.labels, merged_actions(manifest.actions, config.actions), config.decision,
-                             manifest.background_label)
+        return DecisionMaker(manifest.labels, merged_actions(manifest.actions, config.actions),
+                             resolve_decision(config, manifest.decision), manifest.background_label)
 
     def _open_source(self) -> FrameSource:
         if self._source is not None:
@@ -211,6 +205,19 @@ class App:
                            runtime.realtime, options=self.source_options, retry_max_s=runtime.camera_retry_max_s,
                            clock=self.clock, sleep=self.stopper.sleep, should_stop=self.stopper.should_stop)
 
+    def _check_frame_interval(self, source: FrameSource) -> None:
+        """AppError for footage whose frames are further apart than the stream tolerates: every frame would be a
+        time jump that resets the streaming state, and no window could ever complete."""
+        interval_s = getattr(source, "frame_interval_s", None)
+        gap_s = GAP_PERIODS / source.fps
+        if interval_s is None or interval_s <= gap_s:
+            return
+        hint = " (--folder-fps)" if hasattr(source, "folder_fps") else ""
+        raise AppError(f"{source.name}: its frames are {interval_s:g} s apart{hint}, more than the {gap_s:.2f} s "
+                       f"({GAP_PERIODS:g} model frames at {source.fps:g} fps) after which the stream restarts: no "
+                       f"window of {self.bundle.frames_per_clip if self.bundle else 'T'} frames could ever "
+                       f"complete (needs at least {source.fps / GAP_PERIODS:.2f} frames per second)")
+
     def _make_dispatcher(self, config: Config) -> Dispatcher:
         sinks = self._injected_sinks if self._injected_sinks is not None else build_sinks(config)
         dispatcher = Dispatcher(sinks)
@@ -220,24 +227,12 @@ class App:
 
     # -- signals --------------------------------------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}  # signal handlers can only be set from the main thread; the caller owns stopping
-        previous = {}
-
-        def stop(signum: int, _frame: Any) -> None:
-            self.stopper.request_stop(signal.Signals(signum).name)
-
-        def reload(_signum: int, _frame: Any) -> None:
-            self.stopper.reload_requested = True
-
-        for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
-            previous[signum] = signal.signal(signum, handler)
-        return previous
+        # Off the main thread nothing is installed: the caller owns stopping (stopper.request_stop).
+        return install(self.stopper)
 
     @staticmethod
     def _restore_signals(previous: dict[int, Any]) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        restore(previous)
 
     # -- periodic work --------------------------------------------------------------------------------------
     def _tick_watchdog(self) -> None:
@@ -288,10 +283,12 @@ class App:
         try:
             new = loader()
             assert self.bundle is not None
-            validate_gestures(new, self.bundle.manifest.labels)
+            validate_gestures(new, self.bundle.manifest.labels, self.bundle.manifest.background_label)
             decision = self._make_decision(new)
-        except (ConfigError, ValueError, OSError) as exc:
-            logger.error("config reload failed, keeping the running config: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - whatever a new file does, the running config stays
+            expected = isinstance(exc, (ConfigError, ValueError, OSError))
+            logger.error("config reload failed, keeping the running config: %s",
+                         one_line(exc, with_type=not expected, limit=500))
             return
         changes = config_changes(old, new)
         if not changes:
@@ -319,19 +316,53 @@ class App:
             logger.warning("config reload: %s needs a restart to take effect", change)
 
     # -- the loop -------------------------------------------------------------------------------------------
+    def _start_taps(self) -> None:
+        assert self.bundle is not None and self.source is not None
+        for tap in self.taps:
+            try:
+                tap.start(self.bundle.manifest, self.source.fps)
+            except TapError as exc:
+                raise AppError(str(exc)) from None
+
+    def _finish_taps(self, completed: bool) -> None:
+        for tap in self.taps:
+            try:
+                tap.finish(completed)
+            except OSError as exc:
+                logger.error("could not finish writing an output (%s)", exc)
+
     def run(self) -> int:
         previous = self._install_signals()
+        completed = False
         try:
-            self._load()
+            if not self.stopper.stop_requested:  # a stop may have come during the imports already
+                try:
+                    self._load()
+                except ProbeInterrupted:
+                    pass
+            if self.stopper.stop_requested:
+                self.notifier.stopping(f"stopping ({self.stopper.stop_signal})")
+                logger.info("stopped by %s while starting", self.stopper.stop_signal)
+                return 0
             self.source = self._open_source()
+            reader: ReaderThread | None = None
             try:
+                self._check_frame_interval(self.source)
                 self.dispatcher = self._make_dispatcher(self.config)
                 logger.info("source: %s, paced to %.1f fps", self.source.name, self.source.fps)
-                self._loop()
+                self._start_taps()
+                reader = ReaderThread(self.source)
+                self._loop(reader)
+                completed = True
             finally:
+                self._finish_taps(completed)
                 self.notifier.stopping(f"stopping ({self.stopper.stop_signal or 'end of source'})")
                 try:
-                    self.source.close()
+                    if reader is None or reader.stop(READER_STOP_S):
+                        self.source.close()
+                    else:
+                        logger.warning("%s: still in read() after %.1f s: left open (the system releases it at "
+                                       "exit)", self.source.name, READER_STOP_S)
                 finally:
                     if self.dispatcher is not None:
                         self.dispatcher.close(timeout_s=SINK_CLOSE_S)
@@ -342,9 +373,45 @@ class App:
                         self.events_total)
         else:
             logger.info("source ended after %d frames, %d events", self.frames, self.events_total)
+        if self.events_total == 0 and self.decision is not None and self.bundle is not None:
+            # The last line says why nothing fired: how close each gesture came to its threshold.
+            manifest, decision = self.bundle.manifest, self.decision
+            logger.info("no events: %s", self.peaks.text(manifest.labels, manifest.background_label,
+                                                        decision.thresholds_by_label,
+                                                        decision.settings.consecutive_windows,
+                                                        manifest.frames_per_clip))
+        if self.windows_total == 0 and self.bundle is not None and self.frames >= self.bundle.frames_per_clip:
+            logger.warning("no window completed in %d frames: a window needs %d frames in a row without a jump "
+                           "in frame time of more than %g model frames", self.frames, self.bundle.frames_per_clip,
+                           GAP_PERIODS)
         return 0
 
-    def _loop(self) -> None:
+    def check(self) -> list[str]:
+        """What `run` checks before it opens a camera, without running: the bundle loaded (in a child process
+        first) and checked against the config (gestures, hop), and a file or folder source opened and closed.
+        Returns one line per part checked; raises the same one-line errors `run` would."""
+        self._load()
+        assert self.bundle is not None and self.stream is not None
+        manifest, runtime = self.bundle.manifest, self.config.runtime
+        lines = [f"bundle {runtime.bundle}: {len(manifest.labels)} classes, T={manifest.frames_per_clip} frames at "
+                 f"{manifest.model_fps:g} fps, hop {runtime.hop_frames}, backend {self.bundle.backend.name}"]
+        if self._source is None:
+            if is_camera_source(runtime.source.strip()):
+                lines.append(f"source {runtime.source}: a camera (not opened)")
+            else:
+                source = open_source(runtime.source, self.bundle.input_size_hw, manifest.model_fps, runtime.realtime,
+                                     options=self.source_options)
+                try:
+                    self._check_frame_interval(source)
+                    lines.append(f"source {source.name}")
+                finally:
+                    source.close()
+        if self._injected_sinks is None:
+            sinks = build_sinks(self.config)  # built as run builds them (nothing started, nothing sent)
+            lines.append(f"sinks: {', '.join(sink.name for sink in sinks) or 'none'}")
+        return lines
+
+    def _loop(self, reader: ReaderThread) -> None:
         assert self.source and self.stream and self.bundle and self.dispatcher and self.decision
         source, stream, bundle = self.source, self.stream, self.bundle
         perf = time.perf_counter
@@ -357,7 +424,7 @@ class App:
         status_t = clock()
         while not self.stopper.stop_requested:
             t0 = perf()
-            frame = source.read()
+            frame = reader.read(self.stopper.should_stop)
             t1 = perf()
             if frame is None:
                 return
@@ -383,6 +450,11 @@ class App:
                 self.last_event = event
                 logger.info("gesture %s (p %.2f) at %.2f s, lag %.2f s", _event_text(event), event.confidence,
                             event.t_s, event.lag_s)
+            if windows:
+                self.windows_total += len(windows)
+                self.peaks.update(windows, decision.thresholds_by_label)
+            for tap in self.taps:
+                tap.frame(frame, windows, events, decision)
             capture_ms = (t1 - t0) * 1000.0
             self.times.add(max(capture_ms - frame.preprocess_ms - frame.wait_ms, 0.0), frame.preprocess_ms,
                            (t2 - t1) * 1000.0, (t3 - t2) * 1000.0, (t4 - t3) * 1000.0, (t5 - t4) * 1000.0)
@@ -408,14 +480,16 @@ class App:
 def run(config: Config, *, source: FrameSource | None = None, sinks: list[Any] | None = None,
         clock: Callable[[], float] = time.monotonic, notifier: Notifier | None = None,
         reload_config: Callable[[], Config] | None = None, source_options: SourceOptions | None = None,
-        max_frames: int | None = None) -> int:
+        max_frames: int | None = None, taps: Sequence[FrameTap] = (), stopper: Stopper | None = None) -> int:
     """Run the runtime until the source ends, a stop signal, or `max_frames`; returns the exit code (0).
 
     `source`/`sinks`/`notifier` replace what `config` would open (test seams); `reload_config` builds the
     config on SIGHUP (default: re-read `config.source_path`; the CLI re-applies its flags). Problems found
     before the loop starts raise one-line errors: AppError, edge.bundle.BundleError (or ManifestError),
-    edge.config.ConfigError, edge.sources.SourceError.
+    edge.config.ConfigError, edge.sources.SourceError; so does footage that gives nothing or stops decoding
+    early (SourceError, at its end). `stopper` receives the stop/reload requests (the CLI's, whose signal
+    handlers were installed before the slow imports).
     """
     return App(config, source=source, sinks=sinks, clock=clock, notifier=notifier, reload_config=reload_config,
-               source_options=source_options, max_frames=max_frames).run()
+               source_options=source_options, max_frames=max_frames, taps=taps, stopper=stopper).run()
 

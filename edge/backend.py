@@ -1,16 +1,19 @@
 """Resolve the TFLite interpreter backend, lazily, once.
 
-Order: `ai_edge_litert` (maintained, Python 3.10-3.14, aarch64 wheels) -> `tflite_runtime` (2.14, Python <= 3.11,
-numpy < 2) -> `tensorflow.lite` (a workstation with TensorFlow). A config or flag can force one. Nothing is
-imported until a bundle is loaded, so `import edge` stays light.
+Order: `ai_edge_litert` (maintained; aarch64 and x86_64 wheels for CPython 3.10-3.14) -> `tflite_runtime`
+(2.14, the last release: CPython <= 3.11, numpy < 2) -> `tensorflow.lite` (a workstation with TensorFlow). A
+config or flag can force one. Nothing is imported until a bundle is loaded, so `import edge` stays light.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
+
+from edge.errors import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +24,19 @@ _MODULES = {
     "tensorflow": "tensorflow.lite",
 }
 INSTALL_HINT = "pip install ai-edge-litert"
+TFLITE_RUNTIME_MAX_PYTHON = (3, 11)
+"""tflite-runtime 2.14 (2023) is the last release: wheels for CPython <= 3.11 and numpy 1.x only."""
+
+
+def _forced_hint(name: str, python: tuple[int, int]) -> str:
+    """What to do when the backend a config or flag forces cannot be imported (one clause)."""
+    if name == "tflite_runtime" and python > TFLITE_RUNTIME_MAX_PYTHON:
+        return (f"tflite-runtime has no release for Python {python[0]}.{python[1]} (its last, 2.14, stops at "
+                f"Python {TFLITE_RUNTIME_MAX_PYTHON[0]}.{TFLITE_RUNTIME_MAX_PYTHON[1]}); use backend "
+                f"ai_edge_litert ({INSTALL_HINT}) or auto")
+    if name == "tensorflow":
+        return "TensorFlow is a workstation package; on a Pi use backend ai_edge_litert or auto"
+    return f"{INSTALL_HINT} or use backend auto"
 
 
 class BackendUnavailable(RuntimeError):
@@ -74,7 +90,7 @@ def resolve_backend(name: str = "auto") -> Backend:
         try:
             backend = _import(candidate)
         except Exception as exc:  # noqa: BLE001 - ImportError, or a wheel built for another numpy ABI
-            failures.append(f"{candidate}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            failures.append(f"{candidate}: {one_line(exc, with_type=True)}")
             logger.debug("backend %s not usable: %s", candidate, exc)
             continue
         logger.info("TFLite backend: %s %s", backend.name, backend.version)
@@ -82,4 +98,5 @@ def resolve_backend(name: str = "auto") -> Backend:
         return backend
     if name == "auto":
         raise BackendUnavailable(f"no TFLite runtime found ({'; '.join(failures)}): {INSTALL_HINT}")
-    raise BackendUnavailable(f"backend '{name}' is not usable ({failures[0]}); {INSTALL_HINT} or use backend auto")
+    raise BackendUnavailable(f"backend '{name}' is not usable ({failures[0]}); "
+                             f"{_forced_hint(name, sys.version_info[:2])}")

@@ -5,8 +5,10 @@ signature has exactly the tensors the manifest promises (names, shapes, dtypes, 
 is a `BundleError` with one line naming the file and field.
 
 At run time the models are called through their signature: tensor indexes are looked up by signature name
-once, then the hot path sets/gets those tensors directly (a SignatureRunner call would also resize and
-re-allocate on every invocation).
+once, then the hot path sets and gets those tensors through `edge.tflite` (a SignatureRunner call would also
+resize and re-allocate on every invocation). The step model's batch dimension is dynamic (manifest field
+`step.dynamic_batch`): `run` resizes it to the batch it is given, so the stream steps every live state in
+one call and the windowed path runs the very same file at batch 1.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from edge import tflite
 from edge.backend import Backend, BackendUnavailable, resolve_backend
+from edge.errors import one_line
 from edge.manifest import STEP_INPUTS, Manifest, ManifestError, ModelSpec, TensorSpec
+from edge.vocab import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("int8", "float")
-_DTYPES = {"uint8": np.uint8, "int8": np.int8, "int16": np.int16, "float32": np.float32}
+_DTYPES: dict[str, type[np.number[Any]]] = {"uint8": np.uint8, "int8": np.int8, "int16": np.int16,
+                                             "float32": np.float32}
 
 
 class BundleError(ManifestError):
@@ -33,28 +38,32 @@ class BundleError(ManifestError):
 
 
 class Requantizer:
-    """Maps a tensor from one model's quantization to another's, without new large arrays.
+    """Maps a tensor from one model's quantization to another's, without new arrays.
 
-    int8 -> int8 (the usual case) is a 256-entry lookup table; int16 -> int16 a 65536-entry one; float
-    sides quantize or dequantize. The table is computed once from the manifest's scales, so the mapping is
-    exactly the same at every frame (which is what makes streaming bit-exact with windowing).
+    int8 -> int8 (the usual case) is a 256-entry lookup table indexed by the values' bit patterns (an
+    unsigned view, so no index array is built); int16 -> int16 a 65536-entry one; float sides quantize or
+    dequantize. The table is computed once from the manifest's scales, so the mapping is exactly the same at
+    every frame and for every row of a batch (which is what makes streaming bit-exact with windowing).
     """
 
     def __init__(self, src: TensorSpec, dst: TensorSpec) -> None:
         self.src, self.dst = src, dst
-        self.dst_dtype = _DTYPES[dst.dtype]
         self._lut: np.ndarray | None = None
-        self._offset = 0
+        self._src_dtype = np.dtype(_DTYPES[src.dtype])
+        self._view = np.dtype(f"uint{8 * self._src_dtype.itemsize}")
+        """The unsigned type of src's width: its values are the table's indexes."""
         if src.quantized and dst.quantized:
-            info = np.iinfo(_DTYPES[src.dtype])
-            values = np.arange(info.min, info.max + 1, dtype=np.float64)
-            self._lut = quantize((values - src.zero_point) * src.scale, dst)
-            self._offset = -info.min
+            patterns = np.arange(1 << (8 * self._src_dtype.itemsize), dtype=self._view).view(self._src_dtype)
+            self._lut = quantize((patterns.astype(np.float64) - src.zero_point) * src.scale, dst)
 
     def __call__(self, value: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Write `value` (in src's encoding) into `out` (in dst's encoding)."""
+        """Write `value` (in src's encoding, any shape that broadcasts to `out`'s) into `out` (dst's encoding)."""
         if self._lut is not None:
-            np.take(self._lut, value.astype(np.int32) + self._offset, out=out)
+            if value.dtype != self._src_dtype:
+                raise ValueError(f"requantize: expected {self._src_dtype} values ({self.src.name}), got {value.dtype}")
+            if value.shape != out.shape:
+                value = np.broadcast_to(value, out.shape)
+            np.take(self._lut, value.view(self._view), axis=None, out=out, mode="clip")  # clip: out not buffered
         elif self.src.quantized:
             out[...] = (value.astype(np.float32) - self.src.zero_point) * self.src.scale
         elif self.dst.quantized:
@@ -66,7 +75,7 @@ class Requantizer:
 
 def quantize(value: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Float values -> spec's integer encoding (round half to even, as TFLite's reference kernels do)."""
-    info = np.iinfo(_DTYPES[spec.dtype])
+    info = np.iinfo(spec.dtype)  # the manifest's dtype name is numpy's (a _DTYPES key)
     q = np.round(np.asarray(value, dtype=np.float64) / spec.scale) + spec.zero_point
     return np.clip(q, info.min, info.max).astype(_DTYPES[spec.dtype])
 
@@ -78,26 +87,34 @@ def dequantize(value: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return ((np.asarray(value, dtype=np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
 
 
-def zero_of(spec: TensorSpec) -> np.ndarray:
-    """A tensor holding real 0.0 in spec's encoding: the zero point for an integer tensor."""
-    return np.full(spec.shape, spec.zero_point if spec.quantized else 0, dtype=_DTYPES[spec.dtype])
+def zero_of(spec: TensorSpec, batch: int | None = None) -> np.ndarray:
+    """A tensor holding real 0.0 in spec's encoding (the zero point for an integer tensor); `batch` replaces
+    the first dimension."""
+    shape = spec.shape if batch is None else (batch, *spec.shape[1:])
+    return np.full(shape, spec.zero_point if spec.quantized else 0, dtype=_DTYPES[spec.dtype])
 
 
 class SignatureModel:
     """One .tflite file bound to its signature; tensors addressed by role (see edge.manifest)."""
 
-    def __init__(self, path: Path, key: str, spec: ModelSpec, backend: Backend, num_threads: int | None) -> None:
+    def __init__(self, path: Path, key: str, spec: ModelSpec, backend: Backend, num_threads: int | None,
+                 tensor_access: str = "auto") -> None:
         self.path, self.key, self.spec = path, key, spec
         self.invocations = 0
         """How many times the model ran (the bench checks the per-frame count)."""
+        self.rows = 0
+        """How many batch rows it ran: for the step model, how many states were stepped."""
+        self.batch = 1
+        """The batch size the model is allocated for now."""
         try:
             self.interpreter = backend.interpreter(str(path), num_threads=num_threads)
             runner = self.interpreter.get_signature_runner(spec.signature)
         except ValueError as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BundleError(f"{path}: not a usable TFLite model for signature '{spec.signature}' ({detail})") from None
+            detail = one_line(exc)
+            raise BundleError(f"{path}: not a usable TFLite model for signature '{spec.signature}' "
+                              f"({detail})") from None
         except RuntimeError as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = one_line(exc)
             raise BundleError(f"{path}: the {backend.name} runtime cannot load it ({detail})") from None
         inputs = runner.get_input_details()
         outputs = runner.get_output_details()
@@ -107,13 +124,14 @@ class SignatureModel:
         try:
             runner(**{t.name: zero_of(t) for t in spec.inputs.values()})
         except Exception as exc:  # noqa: BLE001 - any failure to run is a bundle error here
-            raise BundleError(f"{path}: fails to run ({str(exc).strip().splitlines()[0]})") from None
-        self._runner = runner
-        self._wrapper = getattr(runner, "_interpreter_wrapper", None)
-        self._subgraph = getattr(runner, "_subgraph_index", None)
-        self._in_index = {role: inputs[t.name]["index"] for role, t in spec.inputs.items()}
-        self._out_index = {role: outputs[t.name]["index"] for role, t in spec.outputs.items()}
-        self._fast = self._wrapper is not None and self._subgraph is not None
+            raise BundleError(f"{path}: fails to run ({one_line(exc)})") from None
+        try:
+            self.access = tflite.bind(self.interpreter, runner, tensor_access, what=str(path))
+        except ValueError as exc:
+            raise BundleError(one_line(exc)) from None
+        self._in_index = {role: int(inputs[t.name]["index"]) for role, t in spec.inputs.items()}
+        self._out_index = {role: int(outputs[t.name]["index"]) for role, t in spec.outputs.items()}
+        self._batch_role = next(iter(spec.inputs))
 
     def _check(self, part: str, expected: dict[str, TensorSpec], actual: dict[str, dict[str, Any]]) -> None:
         names = {t.name for t in expected.values()}
@@ -126,6 +144,12 @@ class SignatureModel:
             if tuple(int(d) for d in got["shape"]) != tuple(tensor.shape):
                 raise BundleError(f"{self.path}: tensor '{tensor.name}' has shape {list(got['shape'])}, "
                                   f"manifest field {where}.shape says {list(tensor.shape)}")
+            signature = got.get("shape_signature")
+            if signature is not None and len(signature) and (int(signature[0]) == -1) != self.spec.dynamic_batch:
+                batch = "resizable" if int(signature[0]) == -1 else "fixed"
+                raise BundleError(f"{self.path}: tensor '{tensor.name}' has a {batch} batch dimension, manifest "
+                                  f"field {self.key}.dynamic_batch says {str(self.spec.dynamic_batch).lower()} "
+                                  f"(re-convert with gesture-convert)")
             dtype = np.dtype(got["dtype"]).name
             if dtype != tensor.dtype:
                 raise BundleError(f"{self.path}: tensor '{tensor.name}' is {dtype}, "
@@ -136,16 +160,32 @@ class SignatureModel:
                     raise BundleError(f"{self.path}: tensor '{tensor.name}' quantization ({scale}, {zero_point}) "
                                       f"differs from manifest field {where} ({tensor.scale}, {tensor.zero_point})")
 
+    def resize_batch(self, batch: int) -> None:
+        """Re-allocate every input for `batch` rows (a dynamic-batch model only)."""
+        if not self.spec.dynamic_batch:
+            raise BundleError(f"{self.path}: batch fixed at 1 (manifest field {self.key}.dynamic_batch is false), "
+                              f"asked for {batch}")
+        if batch < 1:
+            raise ValueError(f"batch: expected >= 1, got {batch}")
+        self.access.resize({self._in_index[role]: (batch, *t.shape[1:]) for role, t in self.spec.inputs.items()})
+        logger.debug("%s: resized to batch %d", self.path.name, batch)
+        self.batch = batch
+
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Set every input role, invoke, return every output role (small copies)."""
+        """Set every input role, invoke, return every output role (small copies).
+
+        The batch is the inputs' first dimension; a dynamic-batch model is resized when it changes.
+        """
+        batch = inputs[self._batch_role].shape[0]
+        if batch != self.batch:
+            self.resize_batch(batch)
         self.invocations += 1
-        if not self._fast:
-            result = self._runner(**{self.spec.inputs[r].name: v for r, v in inputs.items()})
-            return {role: result[t.name] for role, t in self.spec.outputs.items()}
+        self.rows += batch
+        access = self.access
         for role, value in inputs.items():
-            self._wrapper.SetTensor(self._in_index[role], value, self._subgraph)
-        self._wrapper.Invoke(self._subgraph)
-        return {role: self._wrapper.GetTensor(index, self._subgraph) for role, index in self._out_index.items()}
+            access.set(self._in_index[role], value)
+        access.invoke()
+        return {role: access.get(index) for role, index in self._out_index.items()}
 
     @property
     def size_bytes(self) -> int:
@@ -173,9 +213,9 @@ class StepModel(SignatureModel):
     def state_roles(self) -> tuple[str, ...]:
         return tuple(r for r in self.spec.inputs if r != "features")
 
-    def zero_state(self) -> dict[str, np.ndarray]:
-        """A fresh state: every state tensor holds real 0.0 (its zero point when quantized)."""
-        return {role: zero_of(self.spec.inputs[role]) for role in self.state_roles}
+    def zero_state(self, batch: int = 1) -> dict[str, np.ndarray]:
+        """`batch` fresh states: every state tensor holds real 0.0 (its zero point when quantized)."""
+        return {role: zero_of(self.spec.inputs[role], batch) for role in self.state_roles}
 
 
 @dataclass
@@ -211,13 +251,15 @@ class Bundle:
 
 
 def load_bundle(path: str | os.PathLike[str], backend: str = "auto", num_threads: int | None = 2,
-                precision: str = "int8") -> Bundle:
-    """Load and verify the bundle at `path`; `precision='float'` loads its float/ reference models."""
+                precision: str = "int8", tensor_access: str = "auto") -> Bundle:
+    """Load and verify the bundle at `path`; `precision='float'` loads its float/ reference models.
+
+    `tensor_access`: how tensors are set and read (`edge.tflite`): auto, fast or public.
+    """
     path = Path(path)
     if precision not in PRECISIONS:
         raise BundleError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
     manifest = Manifest.load(path)
-    manifest.verify_files(path)
     if precision == "float":
         if manifest.float_features is None or manifest.float_step is None:
             raise BundleError(f"{path / 'manifest.json'}: fields float_features/float_step missing "
@@ -227,12 +269,18 @@ def load_bundle(path: str | os.PathLike[str], backend: str = "auto", num_threads
     else:
         specs = {"features": manifest.features, "step": manifest.step}
         keys = {"features": "features", "step": "step"}
+    # Only the files this precision uses: the float/ references are optional on the Pi.
+    manifest.verify_files(path, keys=tuple(keys.values()))
     try:
         chosen = resolve_backend(backend)
     except BackendUnavailable as exc:
         raise BundleError(str(exc)) from None
-    features = FeatureModel(path / specs["features"].file, keys["features"], specs["features"], chosen, num_threads)
-    step = StepModel(path / specs["step"].file, keys["step"], specs["step"], chosen, num_threads)
+    if not specs["step"].dynamic_batch:
+        raise BundleError(f"{path / 'manifest.json'}: field {keys['step']}.dynamic_batch is false: the step model "
+                          f"must step a batch of states (re-convert with gesture-convert)")
+    features = FeatureModel(path / specs["features"].file, keys["features"], specs["features"], chosen, num_threads,
+                            tensor_access)
+    step = StepModel(path / specs["step"].file, keys["step"], specs["step"], chosen, num_threads, tensor_access)
     roles = STEP_INPUTS[manifest.cell][1:]
     return Bundle(
         path=path, manifest=manifest, backend=chosen, precision=precision, features=features, step=step,

@@ -8,38 +8,40 @@ file text: tomllib reports no positions), the dotted key, what was expected and 
     config.toml:3:11: invalid TOML: Invalid value
 
 Search order without --config: $XDG_CONFIG_HOME/gesture-edge/config.toml (default ~/.config/...),
-then /etc/gesture-edge/config.toml, else the built-in defaults. A relative `runtime.bundle` is relative to
-the config file's folder.
+then /etc/gesture-edge/config.toml, else the built-in defaults.
+
+Paths: one rule. A relative path in a config file (`runtime.bundle`, and `runtime.source` when it names a
+file or folder rather than a camera) is relative to the config file's folder, and `~` is expanded; a path
+given as a command-line flag is relative to the current directory, as for any command.
+
+The file is read only when it is a regular file of at most `CONFIG_MAX_BYTES` (a FIFO or `/dev/zero` is
+refused at once), and anything it holds that cannot be parsed (deeply nested arrays included) is a
+ConfigError, never a traceback. Strings may not hold NUL characters (no program argument or path can).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
 import re
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from edge.manifest import ACTIONS
-from edge.settings import (BACKENDS, LOG_LEVELS, SINKS, CecSettings, CommandSettings, Config, DecisionSettings,
-                           MprisSettings, RuntimeSettings, SinkSettings)
+from edge.readfile import MIB, ReadRefused, read_small_text
+from edge.settings import Config, RuntimeChanges, decision_fields, is_camera_source
+from edge.validate import Invalid, UnknownKey, key_paths, message, read_fields
 
 logger = logging.getLogger(__name__)
 
 APP_DIR_NAME = "gesture-edge"
 CONFIG_NAME = "config.toml"
 SYSTEM_CONFIG = Path("/etc") / APP_DIR_NAME / CONFIG_NAME
-CEC_TOOLS = ("auto", "cec-ctl", "cec-client")
-VOLUME_TARGETS = ("auto", "tv", "audio")
-OSD_NAME_MAX_CHARS = 14
-"""CEC <Set OSD Name> carries at most 14 ASCII characters."""
+CONFIG_MAX_BYTES = 1 * MIB
+"""A config file is a few KiB; anything larger is not one (and is not read into memory)."""
 
 
 class ConfigError(ValueError):
@@ -108,16 +110,6 @@ def format_key(path: Sequence[str]) -> str:
     return ".".join(p if re.fullmatch(_BARE, p) else json.dumps(p) for p in path)
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, dict):
-        text = "a table"
-    else:
-        text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 @dataclass
 class _Reader:
     source: str
@@ -131,7 +123,7 @@ class _Reader:
         return self.source
 
     def bad(self, path: Sequence[str], expected: str, value: Any) -> ConfigError:
-        return ConfigError(f"{self.where(path)}: key '{format_key(path)}': expected {expected}, got {_show(value)}")
+        return ConfigError(message(f"{self.where(path)}: key '{format_key(path)}'", expected, value))
 
     def unknown(self, path: Sequence[str], allowed: Iterable[str]) -> ConfigError:
         table = f"in [{format_key(path[:-1])}]" if len(path) > 1 else "at the top level"
@@ -139,226 +131,69 @@ class _Reader:
                            f"(allowed {table}: {', '.join(allowed)})")
 
 
-# -- value checks -------------------------------------------------------------------------------------------
-
-Check = Callable[[_Reader, tuple[str, ...], Any], Any]
+# -- the schema: the fields of edge.settings ---------------------------------------------------------------
 
 
-def _number(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Check:
-    expected = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-
-    def check(r: _Reader, path: tuple[str, ...], v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise r.bad(path, expected, v)
-        if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-            raise r.bad(path, expected, v)
-        return float(v)
-    return check
+def schema_paths() -> list[tuple[str, ...]]:
+    """Every key the reader knows, as paths (a table with free keys, like [actions]: the table itself); walked
+    from the settings fields, so it always matches what `config_from_dict` reads."""
+    return key_paths(Config)
 
 
-def _integer(lo: int, hi: int) -> Check:
-    expected = f"an integer in {lo}..{hi}"
+def _first_nul(data: Any) -> tuple[tuple[str, ...], Any] | None:
+    """The key path and value of the first string (a key or a value) holding a NUL character, or None.
 
-    def check(r: _Reader, path: tuple[str, ...], v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise r.bad(path, expected, v)
-        return v
-    return check
-
-
-def _boolean(r: _Reader, path: tuple[str, ...], v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise r.bad(path, "true or false", v)
-    return v
-
-
-def _string(non_empty: bool = False) -> Check:
-    expected = "a non-empty string" if non_empty else "a string"
-
-    def check(r: _Reader, path: tuple[str, ...], v: Any) -> str:
-        if not isinstance(v, str) or (non_empty and not v.strip()):
-            raise r.bad(path, expected, v)
-        return v
-    return check
+    Iterative: the data may be nested as deeply as the TOML parser allowed."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                if "\0" in key:
+                    return path + (key,), key
+                stack.append((path + (key,), item))
+        elif isinstance(value, list):
+            stack.extend((path, item) for item in reversed(value))
+        elif isinstance(value, str) and "\0" in value:
+            return path, value
+    return None
 
 
-def _one_of(options: Sequence[str]) -> Check:
-    expected = "one of " + ", ".join(json.dumps(o) for o in options)
-
-    def check(r: _Reader, path: tuple[str, ...], v: Any) -> str:
-        if not isinstance(v, str) or v not in options:
-            raise r.bad(path, expected, v)
-        return v
-    return check
-
-
-def _osd_name(r: _Reader, path: tuple[str, ...], v: Any) -> str:
-    expected = f"1 to {OSD_NAME_MAX_CHARS} printable ASCII characters"
-    if not isinstance(v, str) or not 1 <= len(v) <= OSD_NAME_MAX_CHARS or not all(32 <= ord(c) < 127 for c in v):
-        raise r.bad(path, expected, v)
-    return v
-
-
-def _string_list(non_empty_list: bool, choices: Sequence[str] | None = None, what: str = "strings") -> Check:
-    if choices is not None:
-        expected = ("a non-empty " if non_empty_list else "a ") + "list of distinct values from " + \
-            ", ".join(json.dumps(c) for c in choices)
-    else:
-        expected = ("a non-empty " if non_empty_list else "a ") + f"list of non-empty {what}"
-
-    def check(r: _Reader, path: tuple[str, ...], v: Any) -> tuple[str, ...]:
-        if not isinstance(v, list) or (non_empty_list and not v):
-            raise r.bad(path, expected, v)
-        for item in v:
-            if not isinstance(item, str) or not item.strip() or (choices is not None and item not in choices):
-                raise r.bad(path, expected, v)
-        if choices is not None and len(set(v)) != len(v):
-            raise r.bad(path, expected, v)
-        return tuple(v)
-    return check
-
-
-def _table(r: _Reader, path: tuple[str, ...], v: Any) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise r.bad(path, "a table", v)
-    return v
-
-
-def _fields(r: _Reader, path: tuple[str, ...], data: Any, checks: dict[str, Check]) -> dict[str, Any]:
-    """Check a table against `checks` (key -> check); unknown keys are errors. Returns checked values."""
-    table = _table(r, path, data)
-    out = {}
-    for key, value in table.items():
-        if key not in checks:
-            raise r.unknown(path + (key,), checks)
-        out[key] = checks[key](r, path + (key,), value)
-    return out
-
-
-def _mapping(r: _Reader, path: tuple[str, ...], data: Any, value_check: Check,
-             keys: Sequence[str] | None = None) -> dict[str, Any]:
-    """A table with free keys (gesture names) or keys from `keys`, every value checked by `value_check`."""
-    table = _table(r, path, data)
-    out = {}
-    for key, value in table.items():
-        if keys is not None and key not in keys:
-            raise r.unknown(path + (key,), keys)
-        if not key.strip():
-            raise r.bad(path + (key,), "a non-empty name", key)
-        out[key] = value_check(r, path + (key,), value)
-    return out
-
-
-# -- the schema ---------------------------------------------------------------------------------------------
-
-RUNTIME_CHECKS: dict[str, Check] = {
-    "bundle": _string(),
-    "source": _string(non_empty=True),
-    "backend": _one_of(BACKENDS),
-    "num_threads": _integer(1, 16),
-    "hop_frames": _integer(1, 64),
-    "realtime": _boolean,
-    "status_interval_s": _number(0, 3600, lo_open=True),
-    "camera_retry_max_s": _number(0, 3600, lo_open=True),
-}
-THRESHOLD_CHECK = _number(0, 1, lo_open=True)
-REPEAT_CHECKS: dict[str, Check] = {
-    "enabled": _boolean,
-    "gestures": _string_list(non_empty_list=False, what="gesture names"),
-    "after_s": _number(0, 60, lo_open=True),
-    "every_s": _number(0, 60, lo_open=True),
-    "max": _integer(0, 50),
-}
-REPEAT_FIELDS = {"enabled": "repeat_enabled", "gestures": "repeat_gestures", "after_s": "repeat_after_s",
-                 "every_s": "repeat_every_s", "max": "repeat_max"}
-DECISION_CHECKS: dict[str, Check] = {
-    "threshold": THRESHOLD_CHECK,
-    "consecutive_windows": _integer(1, 20),
-    "cooldown_s": _number(0, 60),
-    "refractory_s": _number(0, 60),
-    "rearm_below": _number(0, 1),
-    # Sub-tables, checked by their own readers below.
-    "thresholds": _table,
-    "repeat": _table,
-}
-MPRIS_CHECKS: dict[str, Check] = {
-    "player": _string(),
-    "volume_step": _number(0, 0.5, lo_open=True),
-    "timeout_s": _number(0, 30, lo_open=True),
-}
-CEC_CHECKS: dict[str, Check] = {
-    "device": _string(non_empty=True),
-    "tool": _one_of(CEC_TOOLS),
-    "osd_name": _osd_name,
-    "play_target": _integer(0, 15),
-    "volume_target": _one_of(VOLUME_TARGETS),
-    "timeout_s": _number(0, 30, lo_open=True),
-}
-COMMAND_CHECKS: dict[str, Check] = {
-    "timeout_s": _number(0, 300, lo_open=True),
-    "actions": _table,
-}
-SINKS_CHECKS: dict[str, Check] = {
-    "enabled": _string_list(non_empty_list=True, choices=SINKS),
-    "mpris": _table,
-    "cec": _table,
-    "command": _table,
-}
-LOGGING_CHECKS: dict[str, Check] = {"level": _one_of(LOG_LEVELS)}
-TOP_LEVEL = ("runtime", "decision", "actions", "sinks", "logging")
+def _resolve_path(value: str, base_dir: Path | None) -> str:
+    """`~` expanded; a relative path made relative to `base_dir` (the config file's folder)."""
+    expanded = Path(value).expanduser()
+    if not expanded.is_absolute() and base_dir is not None:
+        expanded = base_dir / expanded
+    return str(expanded)
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "<config>", text: str = "",
                      base_dir: Path | None = None) -> Config:
-    """Validate parsed TOML (`tomllib.loads` output) and build a Config; `text` gives error line numbers."""
+    """Validate parsed TOML (`tomllib.loads` output) and build a Config; `text` gives error line numbers.
+
+    Relative paths (`runtime.bundle`, a file or folder `runtime.source`) are made relative to `base_dir`."""
     r = _Reader(source, key_lines(text) if text else {})
-    for key in data:
-        if key not in TOP_LEVEL:
-            raise r.unknown((key,), TOP_LEVEL)
-
-    runtime = _fields(r, ("runtime",), data.get("runtime", {}), RUNTIME_CHECKS)
-    bundle = runtime.get("bundle")
-    if bundle:
-        expanded = Path(bundle).expanduser()
-        if not expanded.is_absolute() and base_dir is not None:
-            expanded = base_dir / expanded
-        runtime["bundle"] = str(expanded)
-
-    decision_raw = _fields(r, ("decision",), data.get("decision", {}), DECISION_CHECKS)
-    decision = {k: v for k, v in decision_raw.items() if k not in ("thresholds", "repeat")}
-    if "thresholds" in decision_raw:
-        decision["thresholds"] = _mapping(r, ("decision", "thresholds"), decision_raw["thresholds"], THRESHOLD_CHECK)
-    if "repeat" in decision_raw:
-        repeat = _fields(r, ("decision", "repeat"), decision_raw["repeat"], REPEAT_CHECKS)
-        decision.update({REPEAT_FIELDS[k]: v for k, v in repeat.items()})
-
-    actions = _mapping(r, ("actions",), data.get("actions", {}), _one_of(ACTIONS))
-
-    sinks_raw = _fields(r, ("sinks",), data.get("sinks", {}), SINKS_CHECKS)
-    mpris = _fields(r, ("sinks", "mpris"), sinks_raw.get("mpris", {}), MPRIS_CHECKS)
-    cec = _fields(r, ("sinks", "cec"), sinks_raw.get("cec", {}), CEC_CHECKS)
-    command_raw = _fields(r, ("sinks", "command"), sinks_raw.get("command", {}), COMMAND_CHECKS)
-    command = {k: v for k, v in command_raw.items() if k != "actions"}
-    if "actions" in command_raw:
-        command["actions"] = _mapping(r, ("sinks", "command", "actions"), command_raw["actions"],
-                                      _string_list(non_empty_list=True, what="strings (an argv, no shell)"),
-                                      keys=ACTIONS)
-    sinks = {"mpris": dataclasses.replace(MprisSettings(), **mpris),
-             "cec": dataclasses.replace(CecSettings(), **cec),
-             "command": dataclasses.replace(CommandSettings(), **command)}
-    if "enabled" in sinks_raw:
-        sinks["enabled"] = sinks_raw["enabled"]
-
-    logging_raw = _fields(r, ("logging",), data.get("logging", {}), LOGGING_CHECKS)
-
-    return Config(
-        runtime=dataclasses.replace(RuntimeSettings(), **runtime),
-        decision=dataclasses.replace(DecisionSettings(), **decision),
-        actions=actions,
-        sinks=dataclasses.replace(SinkSettings(), **sinks),
-        log_level=logging_raw.get("level", Config().log_level),
-        source_path=source if source != "<config>" else "",
-    )
+    nul = _first_nul(data)
+    if nul is not None:
+        path, value = nul
+        raise r.bad(path, "text without NUL characters", value)
+    try:
+        config = Config(**read_fields(Config, data))
+    except Invalid as exc:
+        raise r.bad(exc.path, exc.expected, exc.value) from None
+    except UnknownKey as exc:
+        raise r.unknown(exc.path, exc.allowed) from None
+    runtime: RuntimeChanges = {}
+    if config.runtime.bundle:
+        runtime["bundle"] = _resolve_path(config.runtime.bundle, base_dir)
+    spec = config.runtime.source.strip()
+    if not is_camera_source(spec) and not (":" in spec and not spec.startswith(("/", ".", "~"))):
+        runtime["source"] = _resolve_path(spec, base_dir)  # a file or folder (not a URL-like unknown spec)
+    if runtime:
+        config = dataclasses.replace(config, runtime=dataclasses.replace(config.runtime, **runtime))
+    # Which decision keys the file set: those, and only those, override the bundle's decision block.
+    decision_keys = frozenset(decision_fields(data["decision"])) if "decision" in data else frozenset()
+    return dataclasses.replace(config, source_path=source if source != "<config>" else "", decision_keys=decision_keys)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -366,32 +201,36 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        where = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", message)
+        reason = str(exc)
+        where = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", reason)
         if where:
-            message = message[: where.start()]
-            raise ConfigError(f"{source}:{where.group(1)}:{where.group(2)}: invalid TOML: {message}") from None
-        message = re.sub(r"\s*\(at end of document\)\s*$", "", message)
+            reason = reason[: where.start()]
+            raise ConfigError(f"{source}:{where.group(1)}:{where.group(2)}: invalid TOML: {reason}") from None
+        reason = re.sub(r"\s*\(at end of document\)\s*$", "", reason)
         line = text.count("\n") + 1
-        raise ConfigError(f"{source}:{line}: invalid TOML: {message} (at the end of the file)") from None
+        raise ConfigError(f"{source}:{line}: invalid TOML: {reason} (at the end of the file)") from None
+    except RecursionError:
+        # tomllib parses arrays and inline tables recursively: thousands of nested brackets exhaust the stack.
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply to parse") from None
+
+
+def read_config_text(path: str | os.PathLike[str]) -> str:
+    """The text of a config file: a regular file of at most CONFIG_MAX_BYTES of UTF-8; ConfigError if not."""
+    try:
+        return read_small_text(path, CONFIG_MAX_BYTES)
+    except ReadRefused as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a TOML config file; raises ConfigError (one line) on any problem."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: cannot read the config file: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{source}: cannot read the config file: it is a directory") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: cannot read the config file: not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read the config file: {exc.strerror or exc}") from None
+    text = read_config_text(path)
     data = parse_toml(text, source)
-    return config_from_dict(data, source=source, text=text, base_dir=Path(path).resolve().parent)
+    try:
+        return config_from_dict(data, source=source, text=text, base_dir=Path(path).resolve().parent)
+    except RecursionError:  # a value nested deeply enough to exhaust the stack while it is checked or shown
+        raise ConfigError(f"{source}: a value is nested too deeply to check") from None
 
 
 def user_config_path(environ: dict[str, str] | None = None) -> Path:
@@ -413,25 +252,19 @@ def find_config(explicit: str | os.PathLike[str] | None = None, *, environ: dict
     return None
 
 
-def resolve_config(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """`load_config(find_config(explicit))`, or the defaults when there is no config file anywhere."""
-    path = find_config(explicit)
-    if path is None:
-        logger.debug("no config file (looked at %s and %s): using the defaults", user_config_path(), SYSTEM_CONFIG)
-        return Config()
-    return load_config(path)
+def validate_gestures(config: Config, labels: Sequence[str], background: str | None = None) -> None:
+    """Check that every gesture the config names is one of the bundle's gestures; ConfigError if not.
 
-
-def validate_gestures(config: Config, labels: Sequence[str]) -> None:
-    """Check that every gesture the config names exists in the bundle's labels; ConfigError if not."""
+    The background class (`background`) is a label but not a gesture: no action or repeat may name it (a
+    threshold for it is allowed: it is never used)."""
     text = ""
     if config.source_path:
         try:
-            text = Path(config.source_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_small_text(config.source_path, CONFIG_MAX_BYTES)
+        except ReadRefused:
             text = ""
     r = _Reader(config.source_path or "<config>", key_lines(text) if text else {})
-    known = ", ".join(json.dumps(x) for x in labels)
+    known = ", ".join(json.dumps(x) for x in labels if x != background)
     named: list[tuple[tuple[str, ...], str]] = []
     named += [(("decision", "thresholds", g), g) for g in config.decision.thresholds]
     named += [(("actions", g), g) for g in config.actions]
@@ -441,23 +274,6 @@ def validate_gestures(config: Config, labels: Sequence[str]) -> None:
         if gesture not in labels:
             raise ConfigError(f"{r.where(path)}: key '{format_key(path)}': the bundle has no gesture "
                               f"{json.dumps(gesture)} (its gestures: {known})")
-
-
-def check_config_main(argv: Sequence[str] | None = None) -> int:
-    """`gesture-edge check-config [FILE]`: print 'FILE: ok' (exit 0) or the one-line error (exit 2)."""
-    parser = argparse.ArgumentParser(prog="gesture-edge check-config",
-                                     description="Validate a gesture-edge TOML config file without running.")
-    parser.add_argument("file", nargs="?", help=f"config file (default: {user_config_path()}, then {SYSTEM_CONFIG})")
-    args = parser.parse_args(argv)
-    path = find_config(args.file)
-    if path is None:
-        print(f"no config file at {user_config_path()} or {SYSTEM_CONFIG}: the built-in defaults apply",
-              file=sys.stderr)
-        return 2
-    try:
-        load_config(path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(f"{path}: ok")
-    return 0
+        if gesture == background and path[:2] != ("decision", "thresholds"):
+            raise ConfigError(f"{r.where(path)}: key '{format_key(path)}': {json.dumps(gesture)} is the bundle's "
+                              f"background class (no gesture at all), not a gesture (its gestures: {known})")

@@ -71,6 +71,48 @@ class DecisionState:
     """Timestamp of the last window seen."""
 
 
+@dataclass(frozen=True)
+class DecisionStatus:
+    """A readable snapshot of `DecisionState` at one moment (see `DecisionMaker.status`)."""
+
+    run_gesture: str | None
+    """The gesture of the current run of confident windows, None when there is none."""
+    run_length: int
+    needed: int
+    """consecutive_windows: the run length that fires."""
+    fired: bool
+    """The run already fired; it re-arms only when its gesture stops (below rearm_below, or another top-1)."""
+    rearm_below: float
+    cooldown_left_s: dict[str, float]
+    """Gestures still in their cooldown, with the seconds left."""
+    refractory_left_s: float
+    """Seconds left of the refractory period after the last event (0 when none)."""
+
+    @property
+    def armed(self) -> bool:
+        """Nothing holds the next gesture back: no fired run, no cooldown, no refractory period."""
+        return not self.fired and not self.cooldown_left_s and self.refractory_left_s <= 0
+
+    def parts(self) -> list[str]:
+        """Short phrases: the run ('armed', 'run Stop 1/2', 'Stop fired, re-arms < 0.50'), then what holds back."""
+        if self.run_gesture is not None and self.fired:
+            parts = [f"{self.run_gesture} fired, re-arms < {self.rearm_below:.2f}"]
+        elif self.run_gesture is not None:
+            parts = [f"run {self.run_gesture} {min(self.run_length, self.needed)}/{self.needed}"]
+        else:
+            parts = ["armed"] if self.armed else []
+        if self.cooldown_left_s:
+            parts.append("cooling down " + ", ".join(f"{g} {left:.1f} s" for g, left in sorted(
+                self.cooldown_left_s.items())))
+        if self.refractory_left_s > 0:
+            parts.append(f"refractory {self.refractory_left_s:.1f} s")
+        return parts
+
+    def text(self) -> str:
+        """`parts()` on one line, e.g. 'Stop fired, re-arms < 0.50 | cooling down Stop 0.8 s'."""
+        return " | ".join(self.parts())
+
+
 class DecisionMaker:
     """Gesture events from window probabilities; see the module docstring for the rules."""
 
@@ -105,6 +147,25 @@ class DecisionMaker:
     def threshold(self, gesture: str) -> float:
         """The probability a window needs for `gesture` to count."""
         return float(self._threshold[self.labels.index(gesture)])
+
+    @property
+    def thresholds_by_label(self) -> np.ndarray:
+        """Every label's threshold, in label order (a copy; the background class has one too, unused)."""
+        return self._threshold.copy()
+
+    def status(self, t_s: float) -> DecisionStatus:
+        """What the decision stage is doing at `t_s` (for people: the annotated video, logs); reads only state."""
+        s, cfg = self.state, self.settings
+        t_s = float(t_s)
+        cooling = {}
+        for index, fired_t_s in s.last_fire_t_s.items():
+            left = cfg.cooldown_s - (t_s - fired_t_s)
+            if left > TIME_EPS_S:
+                cooling[self.labels[index]] = left
+        return DecisionStatus(
+            run_gesture=self.labels[s.run_label] if s.run_label >= 0 else None, run_length=s.run_length,
+            needed=cfg.consecutive_windows, fired=s.run_fired, rearm_below=cfg.rearm_below,
+            cooldown_left_s=cooling, refractory_left_s=max(0.0, cfg.refractory_s - (t_s - s.last_event_t_s)))
 
     def reset(self) -> None:
         """Forget runs, cooldowns and the refractory period (e.g. after a gap in the frames)."""

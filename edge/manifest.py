@@ -12,29 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.errors import one_line
+from edge.fileio import write_text_atomic
+from edge.readfile import MIB, ReadRefused, read_small_text
+from edge.settings import decision_fields
+from edge.validate import (MISSING, Boolean, Check, Exactly, Integer, Invalid, ListOf, Nullable, Number, OneOf, String,
+                           StringList, Table, UnknownKey, checked, computed, field_specs, message, read_fields)
+from edge.vocab import ACTIONS, NORMALIZATIONS, QUANTIZATION_MODES
+
 FORMAT = "gesture-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the step model takes a batch of states (ModelSpec.dynamic_batch); 1 had a fixed batch of 1."""
 MANIFEST_NAME = "manifest.json"
 
-ACTIONS = ("play", "pause", "play_pause", "volume_up", "volume_down", "mute", "stop", "next", "previous")
-"""Every action a sink understands."""
-
-DEFAULT_ACTIONS = {
-    "Swipe": "play",
-    "Stop": "pause",
-    "Thumbs Up": "volume_up",
-    "Thumbs Down": "volume_down",
-}
-"""The reference design's bindings."""
-
 CELLS = ("lstm", "gru")
-NORMALIZATIONS = ("unit", "mobilenet", "none")
-"""How the trained model expected pixels: unit = x/255, mobilenet = x/127.5 - 1, none = raw 0..255."""
+COLOR_ORDERS = ("RGB",)
 DTYPES = ("uint8", "int8", "int16", "float32")
 
 # Role names of the tensors of each model. The manifest maps each role to the tensor's signature name.
@@ -44,22 +41,61 @@ STEP_INPUTS = {"lstm": ("features", "h", "c"), "gru": ("features", "h")}
 STEP_OUTPUTS = {"lstm": ("probs", "h", "c"), "gru": ("probs", "h")}
 
 
+MANIFEST_MAX_BYTES = 1 * MIB
+"""A manifest is a few KiB; a larger file is not one (and is not read into memory)."""
+MAX_FRAMES_PER_CLIP = 1000
+"""Bounds that keep a hand-edited manifest from allocating absurd buffers (T states of the step model)."""
+MAX_INPUT_PX = 4096
+MAX_VECTOR_SIZE = 1 << 20
+MODEL_FPS_RANGE = (1.0, 240.0)
+LABEL = String(pattern=r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,100}",
+               what="a class name of 1 to 100 characters without control characters")
+"""One class name (no newline or other control character: labels end up in log lines and messages)."""
+
+
+class _Labels(Check):
+    """At least two distinct class names, each one a LABEL."""
+
+    expected = "a list of at least 2 distinct class names without control characters"
+
+    def __call__(self, value: Any, path: Sequence[str] = ()) -> tuple[str, ...]:
+        labels = StringList(min_items=2, distinct=True, what="class names")(value, path)
+        for index, label in enumerate(labels):
+            LABEL(label, (*path, str(index)))
+        return labels
+
+
 class ManifestError(ValueError):
     """A manifest that is missing, unreadable or does not match its bundle. The message is one line."""
+
+
+_OBJECT = "an object"
+"""What JSON calls a table, in messages."""
+
+
+class _BundlePath(Check):
+    """A relative path that stays inside the bundle folder."""
+
+    expected = "a relative path inside the bundle"
+
+    def __call__(self, value: Any, path: Sequence[str] = ()) -> str:
+        if not isinstance(value, str) or not value or Path(value).is_absolute() or ".." in Path(value).parts:
+            raise self.fail(value, path)
+        return value
 
 
 @dataclass(frozen=True)
 class TensorSpec:
     """One signature input or output of a model file."""
 
-    name: str
+    name: str = checked(String(what="a tensor name"))
     """The tensor's name in the model's signature (what a signature runner is called with)."""
-    shape: tuple[int, ...]
-    dtype: str
+    shape: tuple[int, ...] = checked(ListOf(Integer(1), min_items=1, what="a list of positive integers"))
+    dtype: str = checked(OneOf(DTYPES))
     """One of DTYPES."""
-    scale: float = 0.0
+    scale: float = checked(Number(0), default=0.0)
     """Quantization scale; 0.0 for a float tensor."""
-    zero_point: int = 0
+    zero_point: int = checked(Integer(), default=0)
 
     @property
     def quantized(self) -> bool:
@@ -70,51 +106,69 @@ class TensorSpec:
 class ModelSpec:
     """One model file of the bundle and its signature."""
 
-    file: str
+    file: str = checked(_BundlePath())
     """Path relative to the bundle folder."""
-    sha256: str
-    signature: str
+    sha256: str = checked(String(pattern="[0-9a-f]{64}", what="64 lowercase hex digits"))
+    signature: str = checked(String(what="a signature key"))
     """Signature key, e.g. 'serving_default'."""
-    inputs: dict[str, TensorSpec]
-    """Role -> tensor (roles: FEATURE_INPUTS or STEP_INPUTS[cell])."""
-    outputs: dict[str, TensorSpec]
-    size_bytes: int = 0
+    inputs: dict[str, TensorSpec] = computed()
+    """Role -> tensor (roles: FEATURE_INPUTS or STEP_INPUTS[cell]; read by hand: they depend on the cell)."""
+    outputs: dict[str, TensorSpec] = computed()
+    size_bytes: int = checked(Integer(0), default=0)
+    dynamic_batch: bool = checked(Boolean(), default=False)
+    """True: the first dimension of every input and output is a batch resizable at load time (the shapes here
+    say 1). The step model has it, so one invocation steps every live state (edge.stream)."""
 
 
 @dataclass(frozen=True)
 class Manifest:
     """What the edge runtime needs to know about a converted model."""
 
-    labels: tuple[str, ...]
+    labels: tuple[str, ...] = checked(_Labels())
     """Class names in the step model's output order."""
-    actions: dict[str, str]
+    actions: dict[str, str] = checked(Table(OneOf(ACTIONS), word="an object gesture -> action"))
     """Default gesture -> action map (a config file may override it)."""
-    frames_per_clip: int
+    frames_per_clip: int = checked(Integer(1, MAX_FRAMES_PER_CLIP))
     """T: the recurrent model was trained on clips of this many frames, from zero state."""
-    model_fps: float
+    model_fps: float = checked(Number(*MODEL_FPS_RANGE, what="a frame rate"))
     """Frame rate of the clips as the model saw them in training; the camera is paced to it."""
-    input_height_px: int
-    input_width_px: int
-    color_order: str
+    input_height_px: int = checked(Integer(1, MAX_INPUT_PX))
+    input_width_px: int = checked(Integer(1, MAX_INPUT_PX))
+    color_order: str = checked(OneOf(COLOR_ORDERS))
     """'RGB' (what the frame model expects)."""
-    normalization: str
+    normalization: str = checked(OneOf(NORMALIZATIONS))
     """What the trained model expected (folded into features.tflite; kept for the record)."""
-    cell: str
+    cell: str = checked(OneOf(CELLS))
     """'lstm' or 'gru'."""
-    state_size: int
-    feature_size: int
-    quantization: str
+    state_size: int = checked(Integer(1, MAX_VECTOR_SIZE))
+    feature_size: int = checked(Integer(1, MAX_VECTOR_SIZE))
+    quantization: str = checked(OneOf(QUANTIZATION_MODES))
     """'int8' or 'int16x8' (step model activations)."""
-    features: ModelSpec
-    step: ModelSpec
-    float_features: ModelSpec | None = None
-    float_step: ModelSpec | None = None
-    background_label: str | None = None
+    features: ModelSpec = computed()
+    """Read by hand, like the other model specs: their tensor roles depend on `cell`."""
+    step: ModelSpec = computed()
+    float_features: ModelSpec | None = computed(default=None)
+    float_step: ModelSpec | None = computed(default=None)
+    background_label: str | None = checked(Nullable(String(non_empty=True, what="a label")), default=None)
     """The no-gesture class, when the model has one."""
-    created_by: dict[str, str] = field(default_factory=dict)
+    created_by: dict[str, str] = checked(Table(word=_OBJECT), default_factory=dict)
     """Converter, TensorFlow and Keras versions, creation time."""
-    format: str = FORMAT
-    format_version: int = FORMAT_VERSION
+    decision: dict[str, Any] | None = computed(default=None)
+    """Decision settings chosen for this model (`gesture-bench tune --save-to-bundle`), keyed like a config
+    file's [decision] table and checked like it, plus gesture names this model has; the runtime applies them
+    under a config file's (`edge.settings.resolve_decision`). Not hashed: writing it keeps the bundle valid."""
+    decision_tuning: dict[str, Any] = checked(Table(word=_OBJECT), default_factory=dict)
+    """How the decision block was chosen (budget, footage, held-out figures), for people."""
+    source_model: str | None = checked(Nullable(String(non_empty=True, what="a file path")), default=None)
+    """Absolute path of the Keras clip model this bundle was converted from, as gesture-convert found it (the
+    `keras` variant of gesture-bench runs it); a record only: the runtime never reads the file."""
+    source_model_sha256: str | None = checked(Nullable(String(pattern="[0-9a-f]{64}", what="64 lowercase hex digits")),
+                                              default=None)
+    """sha256 of that file at conversion time (gesture-bench warns when the file there has changed)."""
+    format: str = checked(Exactly(FORMAT), default=FORMAT, required=True)
+    format_version: int = checked(Exactly(FORMAT_VERSION, "this runtime reads only that version: re-convert the model "
+                                                           "with gesture-convert"),
+                                  default=FORMAT_VERSION, required=True)
 
     # ----------------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -131,13 +185,20 @@ class Manifest:
         path = Path(bundle_dir) / MANIFEST_NAME
         if not Path(bundle_dir).is_dir():
             raise ManifestError(f"{bundle_dir}: bundle folder not found")
-        if not path.is_file():
+        if not path.exists():  # anything else that is there is refused by read_small_text, saying what it is
             raise ManifestError(f"{path}: not found (is {bundle_dir} a bundle made by gesture-convert?)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(read_small_text(path, MANIFEST_MAX_BYTES))
+        except ReadRefused as exc:
+            raise ManifestError(f"{path}: cannot read it: {exc}") from None
+        except json.JSONDecodeError as exc:
             raise ManifestError(f"{path}: not valid JSON ({exc})") from None
-        return _parse_manifest(data, str(path))
+        except RecursionError:
+            raise ManifestError(f"{path}: not a manifest: JSON nested too deeply to parse") from None
+        try:
+            return _parse_manifest(data, str(path))
+        except RecursionError:  # a value nested deeply enough to exhaust the stack while checked or shown
+            raise ManifestError(f"{path}: not a manifest: a value is nested too deeply to check") from None
 
     def write(self, bundle_dir: str | os.PathLike[str]) -> Path:
         """Write manifest.json atomically (temp file + rename)."""
@@ -155,9 +216,11 @@ class Manifest:
             specs["float_step"] = self.float_step
         return specs
 
-    def verify_files(self, bundle_dir: str | os.PathLike[str]) -> None:
-        """Check every model file exists and matches its sha256."""
+    def verify_files(self, bundle_dir: str | os.PathLike[str], keys: Sequence[str] | None = None) -> None:
+        """Check every model file (or those of `keys`, e.g. only the int8 ones) exists and matches its sha256."""
         for key, spec in self.model_specs().items():
+            if keys is not None and key not in keys:
+                continue
             path = Path(bundle_dir) / spec.file
             if not path.is_file():
                 raise ManifestError(f"{path}: missing (manifest field {key}.file)")
@@ -185,186 +248,124 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+def _read(cls: type, data: Any, path: tuple[str, ...]) -> dict[str, Any]:
+    # Unknown keys are not errors: a newer converter may add fields this runtime does not need.
+    return read_fields(cls, data, path, strict=False, table=_OBJECT)
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
+def _parse_tensor(data: Any, path: tuple[str, ...]) -> TensorSpec:
+    tensor = TensorSpec(**_read(TensorSpec, data, path))
+    if tensor.dtype not in ("float32", "uint8") and tensor.scale == 0:
+        raise Invalid(path + ("scale",), f"a quantization scale > 0 for a {tensor.dtype} tensor", tensor.scale)
+    return tensor
 
 
-class _Reader:
-    """Typed field access that names the source and the dotted field path in every error."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, expected: str, got: Any) -> ManifestError:
-        shown = json.dumps(got) if not isinstance(got, _Missing) else "nothing"
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return ManifestError(f"{self.source}: field {where}: expected {expected}, got {shown}")
-
-    def obj(self, data: Any, where: str) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(where, "an object", data)
-        return data
-
-    def field(self, obj: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...], expected: str,
-              optional: bool = False, default: Any = None) -> Any:
-        full = f"{where}.{key}" if where else key
-        value = obj.get(key, _MISSING)
-        if isinstance(value, _Missing):
-            if optional:
-                return default
-            raise self.fail(full, expected, value)
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.fail(full, expected, value)
-        if not isinstance(value, kind):
-            raise self.fail(full, expected, value)
-        return value
-
-
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
-
-
-def _positive_int(r: _Reader, obj: dict[str, Any], key: str, where: str) -> int:
-    value = r.field(obj, key, where, int, "a positive integer")
-    if value <= 0:
-        raise r.fail(f"{where}.{key}" if where else key, "a positive integer", value)
-    return value
-
-
-def _one_of(r: _Reader, obj: dict[str, Any], key: str, where: str, allowed: tuple[str, ...]) -> str:
-    expected = "one of " + ", ".join(allowed)
-    value = r.field(obj, key, where, str, expected)
-    if value not in allowed:
-        raise r.fail(f"{where}.{key}" if where else key, expected, value)
-    return value
-
-
-def _parse_tensor(r: _Reader, data: Any, where: str) -> TensorSpec:
-    data = r.obj(data, where)
-    name = r.field(data, "name", where, str, "a tensor name")
-    shape = r.field(data, "shape", where, list, "a list of positive integers")
-    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        raise r.fail(f"{where}.shape", "a list of positive integers", shape)
-    dtype = _one_of(r, data, "dtype", where, DTYPES)
-    scale = r.field(data, "scale", where, (int, float), "a number >= 0", optional=True, default=0.0)
-    if scale < 0:
-        raise r.fail(f"{where}.scale", "a number >= 0", scale)
-    zero_point = r.field(data, "zero_point", where, int, "an integer", optional=True, default=0)
-    if dtype != "float32" and dtype != "uint8" and scale == 0:
-        raise r.fail(f"{where}.scale", f"a quantization scale > 0 for a {dtype} tensor", scale)
-    return TensorSpec(name=name, shape=tuple(shape), dtype=dtype, scale=float(scale), zero_point=zero_point)
-
-
-def _parse_model(r: _Reader, data: Any, where: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> ModelSpec:
-    data = r.obj(data, where)
-    file = r.field(data, "file", where, str, "a path relative to the bundle")
-    if Path(file).is_absolute() or ".." in Path(file).parts:
-        raise r.fail(f"{where}.file", "a path inside the bundle", file)
-    sha = r.field(data, "sha256", where, str, "a hex sha256")
-    if len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
-        raise r.fail(f"{where}.sha256", "64 lowercase hex digits", sha)
-    signature = r.field(data, "signature", where, str, "a signature key")
-    specs = {}
+def _parse_model(data: Any, path: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...]) -> ModelSpec:
+    values = _read(ModelSpec, data, path)
     for part, roles in (("inputs", inputs), ("outputs", outputs)):
-        table = r.obj(r.field(data, part, where, dict, f"an object with {', '.join(roles)}"), f"{where}.{part}")
+        table = Table(word=f"an object with {', '.join(roles)}")(data.get(part, MISSING), path + (part,))
         if set(table) != set(roles):
-            raise r.fail(f"{where}.{part}", f"exactly the roles {', '.join(roles)}", sorted(table))
-        specs[part] = {role: _parse_tensor(r, table[role], f"{where}.{part}.{role}") for role in roles}
-    size = r.field(data, "size_bytes", where, int, "an integer", optional=True, default=0)
-    return ModelSpec(file=file, sha256=sha, signature=signature, inputs=specs["inputs"],
-                     outputs=specs["outputs"], size_bytes=size)
+            raise Invalid(path + (part,), f"exactly the roles {', '.join(roles)}", sorted(table))
+        values[part] = {role: _parse_tensor(table[role], path + (part, role)) for role in roles}
+    return ModelSpec(**values)
 
 
 def _parse_manifest(data: Any, source: str) -> Manifest:
-    r = _Reader(source)
-    data = r.obj(data, "(top level)")
-    fmt = r.field(data, "format", "", str, f"'{FORMAT}'")
-    if fmt != FORMAT:
-        raise r.fail("format", f"'{FORMAT}'", fmt)
-    version = r.field(data, "format_version", "", int, f"{FORMAT_VERSION}")
-    if version != FORMAT_VERSION:
-        raise r.fail("format_version", f"{FORMAT_VERSION} (this runtime reads only that version)", version)
-    labels = r.field(data, "labels", "", list, "a list of class names")
-    if len(labels) < 2 or not all(isinstance(x, str) and x for x in labels) or len(set(labels)) != len(labels):
-        raise r.fail("labels", "at least two distinct non-empty class names", labels)
-    background = r.field(data, "background_label", "", (str, type(None)), "a label or null", optional=True)
-    if background is not None and background not in labels:
-        raise r.fail("background_label", "one of the labels or null", background)
-    actions = r.field(data, "actions", "", dict, "an object gesture -> action")
-    for gesture, action in actions.items():
-        if gesture not in labels or gesture == background:
-            raise r.fail(f"actions.{gesture}", "a gesture label of this model", gesture)
-        if action not in ACTIONS:
-            raise r.fail(f"actions.{gesture}", "one of " + ", ".join(ACTIONS), action)
-    frames = _positive_int(r, data, "frames_per_clip", "")
-    fps = r.field(data, "model_fps", "", (int, float), "a frame rate > 0")
-    if not 0 < fps <= 240:
-        raise r.fail("model_fps", "a frame rate in (0, 240]", fps)
-    height = _positive_int(r, data, "input_height_px", "")
-    width = _positive_int(r, data, "input_width_px", "")
-    color = _one_of(r, data, "color_order", "", ("RGB",))
-    normalization = _one_of(r, data, "normalization", "", NORMALIZATIONS)
-    cell = _one_of(r, data, "cell", "", CELLS)
-    state_size = _positive_int(r, data, "state_size", "")
-    feature_size = _positive_int(r, data, "feature_size", "")
-    quantization = _one_of(r, data, "quantization", "", ("int8", "int16x8"))
-    features = _parse_model(r, data.get("features"), "features", FEATURE_INPUTS, FEATURE_OUTPUTS)
-    step = _parse_model(r, data.get("step"), "step", STEP_INPUTS[cell], STEP_OUTPUTS[cell])
-    float_features = float_step = None
-    if data.get("float_features") is not None:
-        float_features = _parse_model(r, data["float_features"], "float_features", FEATURE_INPUTS, FEATURE_OUTPUTS)
-    if data.get("float_step") is not None:
-        float_step = _parse_model(r, data["float_step"], "float_step", STEP_INPUTS[cell], STEP_OUTPUTS[cell])
-    created_by = r.field(data, "created_by", "", dict, "an object", optional=True, default={})
+    try:
+        return _manifest_fields(data)
+    except Invalid as exc:
+        raise ManifestError(message(f"{source}: field {'.'.join(exc.path) or '(top level)'}", exc.expected,
+                                    exc.value)) from None
+    except UnknownKey as exc:  # only where unknown keys are errors: the decision block
+        raise ManifestError(f"{source}: field {'.'.join(exc.path)}: unknown key (allowed: "
+                            f"{', '.join(exc.allowed)})") from None
 
-    # Cross-field consistency: the shapes must agree with the scalar fields.
-    frame = features.inputs["frame"]
+
+def _manifest_fields(data: Any) -> Manifest:
+    if isinstance(data, dict):
+        # The format first: a manifest of another format or version fails on that, not on a field it changed.
+        for spec in field_specs(Manifest):
+            if spec.name in ("format", "format_version"):
+                spec.check(data.get(spec.key[0], MISSING), spec.key)  # type: ignore[misc]
+    values = _read(Manifest, data, ())
+    labels, background = values["labels"], values.get("background_label")
+    if background is not None and background not in labels:
+        raise Invalid(("background_label",), "one of the labels or null", background)
+    for gesture in values["actions"]:
+        if gesture not in labels or gesture == background:
+            raise Invalid(("actions", gesture), "a gesture label of this model", gesture)
+    cell = values["cell"]
+    values["features"] = _parse_model(data.get("features", MISSING), ("features",), FEATURE_INPUTS, FEATURE_OUTPUTS)
+    values["step"] = _parse_model(data.get("step", MISSING), ("step",), STEP_INPUTS[cell], STEP_OUTPUTS[cell])
+    if data.get("float_features") is not None:
+        values["float_features"] = _parse_model(data["float_features"], ("float_features",), FEATURE_INPUTS,
+                                                FEATURE_OUTPUTS)
+    if data.get("float_step") is not None:
+        values["float_step"] = _parse_model(data["float_step"], ("float_step",), STEP_INPUTS[cell], STEP_OUTPUTS[cell])
+    values["created_by"] = {str(k): str(v) for k, v in values.get("created_by", {}).items()}
+    if data.get("decision") is not None:
+        values["decision"] = _parse_decision(data["decision"], labels, background)
+    manifest = Manifest(**values)
+    _check_shapes(manifest)
+    return manifest
+
+
+def read_decision_file(path: str | os.PathLike[str], labels: Sequence[str],
+                       background: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(decision, decision_tuning) from a JSON file holding a "decision" block, e.g. what `gesture-bench tune
+    --save-decision` writes or a tuned bundle's manifest.json; checked against `labels`. ManifestError (one
+    line naming the file) when it cannot be read or is not one."""
+    try:
+        data = json.loads(read_small_text(path, MANIFEST_MAX_BYTES))
+    except ReadRefused as exc:
+        raise ManifestError(f"{path}: cannot read it: {exc}") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ManifestError(f"{path}: not valid JSON ({one_line(exc)})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("decision"), dict):
+        raise ManifestError(f"{path}: expected a JSON object with a \"decision\" block (from gesture-bench tune "
+                            "--save-decision, or a tuned bundle's manifest.json)")
+    tuning = data.get("decision_tuning", {})
+    if not isinstance(tuning, dict):
+        raise ManifestError(f"{path}: field decision_tuning: expected a JSON object, got {type(tuning).__name__}")
+    try:
+        return _parse_decision(data["decision"], labels, background), tuning
+    except Invalid as exc:
+        raise ManifestError(message(f"{path}: field {'.'.join(exc.path)}", exc.expected, exc.value)) from None
+    except ValueError as exc:  # UnknownKey and the other checks' errors
+        raise ManifestError(f"{path}: {one_line(exc)}") from None
+
+
+def _parse_decision(block: Any, labels: Sequence[str], background: str | None) -> dict[str, Any]:
+    """The decision block, checked as a config's [decision] table is; every gesture it names must be one of
+    this model's. Returned as written (JSON types)."""
+    fields = decision_fields(block)
+    gestures = [label for label in labels if label != background]
+    named = [(("decision", "thresholds", g), g) for g in fields.get("thresholds", {})]
+    named += [(("decision", "repeat", "gestures"), g) for g in fields.get("repeat_gestures", ())]
+    for path, gesture in named:
+        if gesture not in gestures:
+            raise Invalid(path, "a gesture label of this model (" + ", ".join(gestures) + ")", gesture)
+    return json.loads(json.dumps(block))
+
+
+def _check_shapes(m: Manifest) -> None:
+    """Cross-field consistency: the tensor shapes must agree with the scalar fields."""
+    frame = m.features.inputs["frame"]
+    height, width = m.input_height_px, m.input_width_px
     if tuple(frame.shape) != (1, height, width, 3):
-        raise r.fail("features.inputs.frame.shape", f"[1, {height}, {width}, 3]", list(frame.shape))
+        raise Invalid(("features", "inputs", "frame", "shape"), f"[1, {height}, {width}, 3]", list(frame.shape))
     if frame.dtype != "uint8" or frame.scale not in (0.0, 1.0) or frame.zero_point != 0:
-        raise r.fail("features.inputs.frame", "uint8 with scale 1.0 and zero point 0 (raw camera pixels)",
-                     {"dtype": frame.dtype, "scale": frame.scale, "zero_point": frame.zero_point})
-    if features.outputs["features"].shape[-1] != feature_size:
-        raise r.fail("features.outputs.features.shape", f"last dimension {feature_size} (feature_size)",
-                     list(features.outputs["features"].shape))
-    if step.inputs["features"].shape[-1] != feature_size:
-        raise r.fail("step.inputs.features.shape", f"last dimension {feature_size} (feature_size)",
-                     list(step.inputs["features"].shape))
-    for role in STEP_INPUTS[cell][1:]:
-        for part, spec in (("inputs", step.inputs[role]), ("outputs", step.outputs[role])):
-            if spec.shape[-1] != state_size:
-                raise r.fail(f"step.{part}.{role}.shape", f"last dimension {state_size} (state_size)",
-                             list(spec.shape))
-    if step.outputs["probs"].shape[-1] != len(labels):
-        raise r.fail("step.outputs.probs.shape", f"last dimension {len(labels)} (one per label)",
-                     list(step.outputs["probs"].shape))
-    return Manifest(
-        labels=tuple(labels), actions=dict(actions), frames_per_clip=frames, model_fps=float(fps),
-        input_height_px=height, input_width_px=width, color_order=color, normalization=normalization,
-        cell=cell, state_size=state_size, feature_size=feature_size, quantization=quantization,
-        features=features, step=step, float_features=float_features, float_step=float_step,
-        background_label=background, created_by={str(k): str(v) for k, v in created_by.items()},
-        format=fmt, format_version=version,
-    )
+        raise Invalid(("features", "inputs", "frame"), "uint8 with scale 1.0 and zero point 0 (raw camera pixels)",
+                      {"dtype": frame.dtype, "scale": frame.scale, "zero_point": frame.zero_point})
+    for path, tensor in ((("features", "outputs", "features", "shape"), m.features.outputs["features"]),
+                         (("step", "inputs", "features", "shape"), m.step.inputs["features"])):
+        if tensor.shape[-1] != m.feature_size:
+            raise Invalid(path, f"last dimension {m.feature_size} (feature_size)", list(tensor.shape))
+    for role in STEP_INPUTS[m.cell][1:]:
+        for part, tensor in (("inputs", m.step.inputs[role]), ("outputs", m.step.outputs[role])):
+            if tensor.shape[-1] != m.state_size:
+                raise Invalid(("step", part, role, "shape"), f"last dimension {m.state_size} (state_size)",
+                              list(tensor.shape))
+    if m.step.outputs["probs"].shape[-1] != len(m.labels):
+        raise Invalid(("step", "outputs", "probs", "shape"), f"last dimension {len(m.labels)} (one per label)",
+                      list(m.step.outputs["probs"].shape))

@@ -1,7 +1,8 @@
 """Event-level accuracy: emitted gesture events scored against a stream's ground truth.
 
-Ground truth (`NAME.truth.json` beside `NAME.mp4`, see team CONTRACTS) lists gestures as time intervals.
-The runtime emits events (`gesture`, `action`, `t_s`, `repeat`). Matching, exactly:
+Ground truth (`NAME.truth.json` beside `NAME.mp4`, the format in `demo/README.md`) lists gestures as time
+intervals. The runtime emits `edge.events.GestureEvent`s (`gesture`, `action`, `t_s`, `repeat`). Matching,
+exactly:
 
 * A truth gesture's *match interval* is [start_s, end_s + max_lag_s] (the runtime can only recognise a
   gesture once its window has closed, so an event may come after the gesture ends).
@@ -39,6 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from edge.errors import one_line
+from edge.events import GestureEvent
+
 DEFAULT_MAX_LAG_S = 1.5
 """How long after a truth gesture's end an event still counts for it (a 20-frame window at 10 fps plus the
 decision's consecutive windows fit well inside)."""
@@ -73,16 +77,6 @@ class Truth:
     def background_only(self) -> bool:
         """True for footage without any gesture (false-alarm footage)."""
         return not self.events
-
-
-@dataclass(frozen=True)
-class Emitted:
-    """The parts of an emitted event that scoring needs (any object with these attributes works)."""
-
-    gesture: str
-    action: str
-    t_s: float
-    repeat: int = 0
 
 
 def truth_path_for(video: str | os.PathLike[str]) -> Path:
@@ -143,7 +137,7 @@ def load_truth(video: str | os.PathLike[str]) -> Truth:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TruthError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
+        raise TruthError(f"{path}: not valid JSON ({one_line(exc)})") from None
     return parse_truth(data, str(path))
 
 
@@ -271,7 +265,7 @@ def lag_summary(lags_s: np.ndarray, frame_rate_hz: float) -> dict[str, Any]:
     }
 
 
-def score_stream(truth: Truth, events: Iterable[Any], actions: Mapping[str, str],
+def score_stream(truth: Truth, events: Iterable[GestureEvent], actions: Mapping[str, str],
                  max_lag_s: float = DEFAULT_MAX_LAG_S) -> StreamScore:
     """Match one stream's emitted events to its truth (rules in the module docstring).
 
@@ -282,7 +276,7 @@ def score_stream(truth: Truth, events: Iterable[Any], actions: Mapping[str, str]
         raise ValueError(f"max_lag_s must be >= 0, got {max_lag_s}")
     score = StreamScore(duration_s=truth.duration_s, streams=1)
     ordered = sorted(events, key=lambda e: float(e.t_s))
-    primary = [e for e in ordered if int(getattr(e, "repeat", 0) or 0) == 0]
+    primary = [e for e in ordered if e.repeat == 0]
     score.events = len(primary)
     score.repeats = len(ordered) - len(primary)
     truths = list(truth.events)

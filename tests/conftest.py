@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The runtime's child-process test load caches a stamp per bundle under $XDG_CACHE_HOME/gesture-edge: keep the
+# suite's stamps (and everything else cached) out of the user's own cache folder, in one per session.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="gesture-edge-tests-cache-")
 DEMO_MODEL = ROOT / "models" / "demo" / "model.keras"
 CALIB_DIR = ROOT / "calib_data"
 DEMO_STREAM = ROOT / "demo" / "streams" / "demo.mp4"
@@ -42,3 +48,28 @@ def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_cli([sys.executable, "-m", "convert.export", str(DEMO_MODEL), "--calib", str(CALIB_DIR),
              "--out", str(out), "--min-agreement", "0"], check=True)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level_restored() -> Iterator[None]:
+    """A CLI run in-process (basicConfig(force=True) at info) must not change what later tests' caplog sees."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
+# --- markers (the quick loop: pytest -m "not slow and not convert") ------------------------------------
+CONVERT_FIXTURES = {"demo_bundle"}
+"""Fixtures that run TensorFlow (gesture-convert): a test that uses one, directly or through another
+fixture, needs the [convert] extra and is marked `convert`."""
+CONVERT_MODULES = {"test_export", "test_train", "test_model", "test_negatives", "test_in_room"}
+"""Test modules that import TensorFlow/Keras (tests/test_markers.py checks this list)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `convert` every test that needs TensorFlow, by its module or its fixtures."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in CONVERT_MODULES or CONVERT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.convert)

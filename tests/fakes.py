@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 # ---- sinks block (owner: sinks/config/systemd engineer) ------------------------------------------------
-from dataclasses import dataclass
+from edge.events import GestureEvent
 
 
-@dataclass(frozen=True)
-class SinkEvent:
-    """Stands in for edge.events.GestureEvent in sink tests: the same fields, nothing else."""
-
-    gesture: str = "Swipe"
-    action: str = "play"
-    confidence: float = 0.93
-    t_s: float = 12.5
-    lag_s: float = 0.04
-    repeat: int = 0
+def gesture_event(gesture: str = "Swipe", action: str = "play", *, confidence: float = 0.93, t_s: float = 12.5,
+                  lag_s: float = 0.04, repeat: int = 0) -> GestureEvent:
+    """A real GestureEvent with plausible defaults, so a sink test names only the fields it is about."""
+    return GestureEvent(gesture=gesture, action=action, confidence=confidence, t_s=t_s, lag_s=lag_s, repeat=repeat)
 # ---- end of sinks block -------------------------------------------------------------------------------
 
 

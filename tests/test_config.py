@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 import tomllib
@@ -11,13 +12,17 @@ from pathlib import Path
 import pytest
 
 from edge import config as cfg
-from edge.config import ConfigError, check_config_main, find_config, load_config, validate_gestures
-from edge.manifest import ACTIONS
-from edge.settings import Config
+from edge.cli import main as edge_main
+from edge.config import ConfigError, find_config, load_config, validate_gestures
+from edge.settings import Config, RuntimeSettings
+from edge.validate import Integer, Invalid, SchemaError, checked, field_specs, key_paths, read_fields, section
+from edge.vocab import ACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "systemd" / "config.example.toml"
 
+OSD_EXPECTED = ("0 to 13 printable ASCII characters and no comma (a CEC OSD string; cec-ctl splits its arguments "
+                "at commas)")
 # (table header or "", the offending line, dotted key, expected ..., got ...)
 BAD_VALUES = [
     ("runtime", "bundle = 5", "runtime.bundle", "a string", "5"),
@@ -32,6 +37,7 @@ BAD_VALUES = [
     ("runtime", 'realtime = "yes"', "runtime.realtime", "true or false", '"yes"'),
     ("runtime", "status_interval_s = 0", "runtime.status_interval_s", "a number in (0, 3600]", "0"),
     ("runtime", "camera_retry_max_s = -1.5", "runtime.camera_retry_max_s", "a number in (0, 3600]", "-1.5"),
+    ("runtime", 'precision = "int16"', "runtime.precision", 'one of "int8", "float"', '"int16"'),
     ("decision", "threshold = 1.5", "decision.threshold", "a number in (0, 1]", "1.5"),
     ("decision", "threshold = 0", "decision.threshold", "a number in (0, 1]", "0"),
     ("decision", 'threshold = "high"', "decision.threshold", "a number in (0, 1]", '"high"'),
@@ -52,11 +58,11 @@ BAD_VALUES = [
     ("decision.repeat", "max = 51", "decision.repeat.max", "an integer in 0..50", "51"),
     ("actions", '"Swipe" = "fly"', "actions.Swipe", "one of " + ", ".join(f'"{a}"' for a in ACTIONS), '"fly"'),
     ("sinks", "enabled = []", "sinks.enabled",
-     'a non-empty list of distinct values from "log", "mpris", "cec", "command"', "[]"),
+     'a non-empty list of distinct values from "log", "mpris", "cec", "command", "speak"', "[]"),
     ("sinks", 'enabled = ["log", "log"]', "sinks.enabled",
-     'a non-empty list of distinct values from "log", "mpris", "cec", "command"', '["log", "log"]'),
+     'a non-empty list of distinct values from "log", "mpris", "cec", "command", "speak"', '["log", "log"]'),
     ("sinks", 'enabled = ["tv"]', "sinks.enabled",
-     'a non-empty list of distinct values from "log", "mpris", "cec", "command"', '["tv"]'),
+     'a non-empty list of distinct values from "log", "mpris", "cec", "command", "speak"', '["tv"]'),
     ("sinks", 'mpris = "vlc"', "sinks.mpris", "a table", '"vlc"'),
     ("sinks.mpris", "player = 1", "sinks.mpris.player", "a string", "1"),
     ("sinks.mpris", "volume_step = 0.6", "sinks.mpris.volume_step", "a number in (0, 0.5]", "0.6"),
@@ -72,6 +78,22 @@ BAD_VALUES = [
      '"soundbar"'),
     ("sinks.cec", "timeout_s = 31", "sinks.cec.timeout_s", "a number in (0, 30]", "31"),
     ("sinks.command", "timeout_s = 301", "sinks.command.timeout_s", "a number in (0, 300]", "301"),
+    ("sinks.mpris", "resume_window_s = -1", "sinks.mpris.resume_window_s", "a number in [0, 86400]", "-1"),
+    ("sinks.cec", 'osd = "yes"', "sinks.cec.osd", "true or false", '"yes"'),
+    ("sinks.cec.osd_texts", 'play = "Play, now"', "sinks.cec.osd_texts.play", OSD_EXPECTED, '"Play, now"'),
+    ("sinks.cec.osd_texts", 'play = "Fourteen chars"', "sinks.cec.osd_texts.play", OSD_EXPECTED,
+     '"Fourteen chars"'),
+    ("sinks.cec.osd_texts", 'play = "Lecture \u25b6"', "sinks.cec.osd_texts.play", OSD_EXPECTED,
+     '"Lecture \\u25b6"'),
+    ("sinks.speak", 'texts = "play"', "sinks.speak.texts", "a table", '"play"'),
+    ("sinks.speak.texts", 'play = "la\\nla"', "sinks.speak.texts.play",
+     "at most 100 characters and no control characters", '"la\\nla"'),
+    ("sinks.speak", 'voice = "-w /tmp/x"', "sinks.speak.voice",
+     'an espeak-ng voice name such as "en" or "en-us+f3"', '"-w /tmp/x"'),
+    ("sinks.speak", "speed_wpm = 79", "sinks.speak.speed_wpm", "an integer in 80..450", "79"),
+    ("sinks.speak", "amplitude = 201", "sinks.speak.amplitude", "an integer in 0..200", "201"),
+    ("sinks.speak", "device = 0", "sinks.speak.device", "a string", "0"),
+    ("sinks.speak", "timeout_s = 0", "sinks.speak.timeout_s", "a number in (0, 30]", "0"),
     ("sinks.command.actions", "play = []", "sinks.command.actions.play",
      "a non-empty list of non-empty strings (an argv, no shell)", "[]"),
     ("sinks.command.actions", 'play = "playerctl play"', "sinks.command.actions.play",
@@ -80,6 +102,11 @@ BAD_VALUES = [
      "a non-empty list of non-empty strings (an argv, no shell)", '["playerctl", 1]'),
     ("logging", 'level = "verbose"', "logging.level", 'one of "debug", "info", "warning", "error"', '"verbose"'),
 ]
+
+
+def check_config_main(argv: list[str]) -> int:
+    """`gesture-edge check-config --no-bundle FILE` in process (the file alone: no bundle needed)."""
+    return edge_main(["check-config", "--no-bundle", *argv])
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
@@ -108,15 +135,15 @@ def test_bad_value_names_file_line_key_and_range(tmp_path, table, line, key, exp
 @pytest.mark.parametrize("text,key,allowed,line", [
     ("\nfoo = 1\n", "foo", "allowed at the top level: runtime, decision, actions, sinks, logging", 2),
     ("[runtime]\ncam = 0\n", "runtime.cam", "allowed in [runtime]: bundle, source, backend, num_threads, "
-     "hop_frames, realtime, status_interval_s, camera_retry_max_s", 2),
+     "hop_frames, realtime, status_interval_s, camera_retry_max_s, precision", 2),
     ("[sinks.cec]\ndevice = \"/dev/cec1\"\naddr = 4\n", "sinks.cec.addr",
-     "allowed in [sinks.cec]: device, tool, osd_name, play_target, volume_target, timeout_s", 3),
+     "allowed in [sinks.cec]: device, tool, osd_name, play_target, volume_target, timeout_s, osd, osd_texts", 3),
     ("[decision.repeat]\n\ncount = 2\n", "decision.repeat.count",
      "allowed in [decision.repeat]: enabled, gestures, after_s, every_s, max", 3),
     ("[sinks.command.actions]\njump = [\"true\"]\n", "sinks.command.actions.jump",
      "allowed in [sinks.command.actions]: " + ", ".join(ACTIONS), 2),
     ("[sinks]\nenabled = [\"log\"]\n[sinks.mpris]\nplayr = \"vlc\"\n", "sinks.mpris.playr",
-     "allowed in [sinks.mpris]: player, volume_step, timeout_s", 4),
+     "allowed in [sinks.mpris]: player, volume_step, timeout_s, resume_window_s", 4),
 ])
 def test_unknown_key_is_named_with_the_allowed_ones(tmp_path, text, key, allowed, line):
     path = write(tmp_path, text)
@@ -200,17 +227,16 @@ level = "debug"
     assert c.log_level == "debug"
 
 
-def _schema_paths() -> set[tuple[str, ...]]:
-    """Every fixed key the loader knows, as dotted paths (free-form tables: the table itself)."""
-    paths: set[tuple[str, ...]] = set()
-    tables = {("runtime",): cfg.RUNTIME_CHECKS, ("decision",): cfg.DECISION_CHECKS,
-              ("decision", "repeat"): cfg.REPEAT_CHECKS, ("sinks",): cfg.SINKS_CHECKS,
-              ("sinks", "mpris"): cfg.MPRIS_CHECKS, ("sinks", "cec"): cfg.CEC_CHECKS,
-              ("sinks", "command"): cfg.COMMAND_CHECKS, ("logging",): cfg.LOGGING_CHECKS}
-    for prefix, checks in tables.items():
-        paths.update(prefix + (key,) for key in checks)
-    paths.add(("actions",))
-    return paths
+def _example_with_defaults() -> str:
+    """The example config with its commented defaults ("#: key = value" lines) uncommented."""
+    return re.sub(r"^#: ", "", EXAMPLE.read_text(encoding="utf-8"), flags=re.M)
+
+
+def _missing_from_example(config_class: type = Config) -> list[str]:
+    """The keys of `config_class`'s fields (walked from the settings dataclasses) the example config lacks
+    (as keys or as commented defaults)."""
+    data = tomllib.loads(_example_with_defaults())
+    return [".".join(p) for p in key_paths(config_class) if not _present(data, p)]
 
 
 def _present(data: dict, path: tuple[str, ...]) -> bool:
@@ -221,23 +247,93 @@ def _present(data: dict, path: tuple[str, ...]) -> bool:
     return True
 
 
-def test_example_config_validates_and_documents_every_key(capsys):
+def test_feedback_is_off_by_default_and_the_example_lists_the_default_texts():
+    from edge.settings import OSD_TEXTS, SPEECH_TEXTS
+
+    c = load_config(EXAMPLE)
+    assert (c.sinks.cec.osd, "speak" in c.sinks.enabled) == (False, False)
+    assert (Config().sinks.cec.osd, "speak" in Config().sinks.enabled) == (False, False)
+    assert c.sinks.cec.osd_texts == OSD_TEXTS and c.sinks.speak.texts == SPEECH_TEXTS
+    assert c.sinks.mpris.resume_window_s == Config().sinks.mpris.resume_window_s == 600.0
+
+
+def test_example_config_validates_and_documents_every_key(capsys, tmp_path):
     assert check_config_main([str(EXAMPLE)]) == 0
     assert capsys.readouterr().out == f"{EXAMPLE}: ok\n"
-    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    missing = [".".join(p) for p in sorted(_schema_paths()) if not _present(data, p)]
+    missing = _missing_from_example()
     assert not missing, f"config.example.toml lacks {missing}"
-    # Every settings field is reachable from some key (no dataclass field the loader forgot).
+    assert cfg.schema_paths() == key_paths(Config)  # the reader reads exactly the fields' keys
     c = load_config(EXAMPLE)
-    assert c.sinks.command.actions and c.decision.thresholds and c.actions
+    assert c.sinks.command.actions and c.actions
+    # The decision keys are commented defaults: as shipped the file overrides no tuned bundle block...
+    assert c.decision == Config().decision and not c.decision_keys
+    # ...and uncommented they are valid and equal the built-in defaults.
+    uncommented = tmp_path / "uncommented.toml"
+    uncommented.write_text(_example_with_defaults(), encoding="utf-8")
+    d = load_config(uncommented).decision
+    assert d == dataclasses.replace(Config().decision, thresholds=d.thresholds) and d.thresholds
     # Documented: walking up from any key line over neighbouring key lines reaches a comment.
-    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    lines = _example_with_defaults().splitlines()
     for i, line in enumerate(lines):
         if "=" in line and not line.lstrip().startswith(("#", "[")):
             j = i - 1
             while j >= 0 and "=" in lines[j] and not lines[j].lstrip().startswith(("#", "[")):
                 j -= 1
             assert j >= 0 and lines[j].lstrip().startswith("#"), f"line {i + 1} has no comment: {line!r}"
+
+
+def _settings_fields(cls: type = Config) -> list[tuple[type, str]]:
+    """Every (dataclass, field) of the settings tree, found by dataclasses alone (not the schema's own walk)."""
+    found = []
+    for f in dataclasses.fields(cls):
+        value = getattr(cls(), f.name)
+        if dataclasses.is_dataclass(value):
+            found += _settings_fields(type(value))
+        else:
+            found.append((cls, f.name))
+    return found
+
+
+def test_every_settings_field_is_read_from_a_key():
+    # By construction: the reader walks the declared fields, so each declared field has a key.
+    # The fields no key sets: the program fills them in (a new one has to be added here on purpose).
+    not_from_the_file = {(Config, "source_path"), (Config, "decision_keys")}
+    fields = _settings_fields()
+    assert len(fields) == len(key_paths(Config)) + len(not_from_the_file)
+    for cls, name in fields:
+        declared = {spec.name for spec in field_specs(cls)}
+        assert name in declared or (cls, name) in not_from_the_file, f"{cls.__name__}.{name} has no key"
+
+
+def test_a_new_setting_is_one_edit_and_an_undeclared_one_is_caught(tmp_path):
+    @dataclasses.dataclass(frozen=True)
+    class Undeclared(RuntimeSettings):
+        new_knob: int = 3
+
+    @dataclasses.dataclass(frozen=True)
+    class UndeclaredConfig(Config):
+        runtime: Undeclared = section(Undeclared)
+
+    # A field without checked()/section()/computed() fails the example test and every read, naming itself.
+    with pytest.raises(SchemaError, match=r"Undeclared\.new_knob"):
+        _missing_from_example(UndeclaredConfig)
+    with pytest.raises(SchemaError, match=r"Undeclared\.new_knob"):
+        read_fields(UndeclaredConfig, {})
+
+    @dataclasses.dataclass(frozen=True)
+    class Declared(RuntimeSettings):
+        new_knob: int = checked(Integer(1, 9), default=3)
+
+    @dataclasses.dataclass(frozen=True)
+    class DeclaredConfig(Config):
+        runtime: Declared = section(Declared)
+
+    # Declared once, on its field: the reader takes it, and the example test asks for its documentation.
+    assert set(_missing_from_example(DeclaredConfig)) - set(_missing_from_example()) == {"runtime.new_knob"}
+    assert read_fields(DeclaredConfig, {"runtime": {"new_knob": 4}})["runtime"].new_knob == 4
+    with pytest.raises(Invalid) as info:
+        read_fields(DeclaredConfig, {"runtime": {"new_knob": 10}})
+    assert str(info.value) == "runtime.new_knob: expected an integer in 1..9, got 10"
 
 
 def test_check_config_main_reports_errors_on_one_line(tmp_path, capsys):
@@ -250,9 +346,8 @@ def test_check_config_main_reports_errors_on_one_line(tmp_path, capsys):
 
 def test_check_config_main_as_a_process_has_no_traceback(tmp_path):
     path = write(tmp_path, "[runtime]\nnum_threads = 99\n")
-    proc = subprocess.run([sys.executable, "-c", "import sys; from edge.config import check_config_main as m; "
-                           "sys.exit(m(sys.argv[1:]))", str(path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", "--no-bundle", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"{path}:2: key 'runtime.num_threads': expected an integer in 1..16, got 99"]
@@ -292,3 +387,61 @@ def test_validate_gestures_names_unknown_gestures(tmp_path):
     assert str(info.value) == (f'{path}:3: key \'actions."Thumbs up"\': the bundle has no gesture "Thumbs up" '
                                f'(its gestures: "Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture")')
     validate_gestures(load_config(EXAMPLE), labels)  # the example only names real gestures
+
+
+# -- what fault injection found (issue 15) -------------------------------------------------------------------
+
+
+def test_a_nul_character_anywhere_is_refused(tmp_path):
+    path = write(tmp_path, '[sinks.command.actions]\nplay = ["playerctl", "pl\\u0000ay"]\n')
+    assert error_of(path) == (f"{path}:2: key 'sinks.command.actions.play': expected text without NUL characters, "
+                              f'got "pl\\u0000ay"')
+    path = write(tmp_path, '[runtime]\nsource = "/tmp/a\\u0000b.mp4"\n')
+    assert error_of(path).startswith(f"{path}:2: key 'runtime.source': expected text without NUL characters")
+    path = write(tmp_path, '[actions]\n"Swipe\\u0000" = "play"\n')
+    assert "expected text without NUL characters" in error_of(path)
+
+
+def test_unparsable_and_oversized_files_are_config_errors(tmp_path):
+    path = write(tmp_path, "a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert error_of(path) == f"{path}: invalid TOML: arrays or tables nested too deeply to parse"
+    path = write(tmp_path, "x = 1\n" + "# padding\n" * 120_000)
+    assert error_of(path) == f"{path}: cannot read the config file: larger than 1 MiB: not a file of this kind"
+    assert error_of(Path("/dev/null")) == ("/dev/null: cannot read the config file: not a regular file "
+                                           "(a character device)")
+
+
+def test_relative_paths_are_relative_to_the_config_files_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "etc" / "gesture-edge"
+    folder.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    cases = {"footage/room.mp4": str(folder / "footage" / "room.mp4"), "/srv/room.mp4": "/srv/room.mp4",
+             "~/room.mp4": str(Path.home() / "room.mp4"), "picamera2": "picamera2", "cam:1": "cam:1",
+             "/dev/video2": "/dev/video2", "rtsp://camera/stream": "rtsp://camera/stream"}
+    for source, expected in cases.items():
+        path = write(folder, f'[runtime]\nbundle = "models/bundle"\nsource = "{source}"\n')
+        runtime = load_config(path).runtime
+        assert (runtime.bundle, runtime.source) == (str(folder / "models" / "bundle"), expected), source
+
+
+def test_the_default_source_is_the_documented_one():
+    example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    assert RuntimeSettings().source == example["runtime"]["source"] == "picamera2"
+    for doc in (ROOT / "docs" / "RASPBERRY_PI.md", ROOT / "README.md"):
+        text = doc.read_text(encoding="utf-8")
+        assert "relative to the config file's folder" in text and "the default is `picamera2`" in text, doc
+
+
+def test_the_background_class_cannot_carry_out_an_action(tmp_path):
+    labels = ("Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture")
+    path = write(tmp_path, '[actions]\n"No gesture" = "play"\n')
+    with pytest.raises(ConfigError) as info:
+        validate_gestures(load_config(path), labels, "No gesture")
+    assert str(info.value) == (f'{path}:2: key \'actions."No gesture"\': "No gesture" is the bundle\'s background '
+                               f'class (no gesture at all), not a gesture (its gestures: "Swipe", "Stop", '
+                               f'"Thumbs Down", "Thumbs Up")')
+    path = write(tmp_path, '[decision.repeat]\nenabled = true\ngestures = ["No gesture"]\n')
+    with pytest.raises(ConfigError, match="background class"):
+        validate_gestures(load_config(path), labels, "No gesture")
+    path = write(tmp_path, '[decision.thresholds]\n"No gesture" = 0.9\n')
+    validate_gestures(load_config(path), labels, "No gesture")  # a threshold is allowed (and unused)

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.data import (CLASS_ORDER, ClipRef, DatasetError, frame_files, labels_of, load_class_map, load_clip,
-                          read_casestudy, read_dataset, read_frame, read_jester, sample_indexes)
+from convert.data import (CLASS_ORDER, ClipRef, DatasetError, frame_files, has_split, labels_of, load_class_map,
+                          load_clip, read_casestudy, read_dataset, read_frame, read_jester, sample_indexes,
+                          split_validation)
 from convert.train import augment_clip, clip_transform
 from fakes import CASESTUDY_NAMES, write_casestudy_split, write_frames
 
@@ -304,3 +305,35 @@ def test_flip_mirrors_every_frame() -> None:
     assert matrix[0, 0] < 0
     clip = np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_array_equal(augment_clip(clip, matrix), clip[:, :, ::-1])
+
+
+# ---- the automatic validation split (datasets from gesture-edge capture have no val/) -----------------------
+
+
+def test_automatic_split_is_per_label_deterministic_and_stable(tmp_path: Path) -> None:
+    write_casestudy_split(tmp_path, "train", [0] * 10 + [2] * 5 + [5] * 2, frames=2)
+    clips = read_casestudy(tmp_path, "train")
+    assert not has_split(tmp_path, "casestudy", "val") and has_split(tmp_path, "casestudy", "train")
+    train, val = split_validation(clips, 0.2, "where")
+    assert sorted(c.label for c in val) == ["No gesture", "Stop", "Swipe", "Swipe"]  # 2 of 10, 1 of 5, 1 of 2
+    assert len(train) + len(val) == len(clips) and not {c.folder for c in train} & {c.folder for c in val}
+    assert [c for c in clips if c in train] == train  # input order kept
+    assert split_validation(list(reversed(clips)), 0.2, "where")[1] == list(reversed(val))  # the same clips
+    # a clip added later (another capture session) moves at most one held-out clip, of its own label
+    write_frames(tmp_path / "train" / "clip_00100", 2)
+    added = ClipRef(tmp_path / "train" / "clip_00100", "Swipe", frame_files(tmp_path / "train" / "clip_00100"), "x")
+    held = {c.folder.name for c in split_validation(clips + [added], 0.2, "where")[1]}
+    assert len({c.folder.name for c in val} - held) <= 1
+    assert {c.folder.name for c in val if c.label != "Swipe"} <= held
+    assert len(split_validation(clips, 0.5, "where")[1]) == 5 + 3 + 1
+
+
+def test_automatic_split_refuses_a_label_with_one_clip(tmp_path: Path) -> None:
+    write_casestudy_split(tmp_path, "train", [0, 0, 0, 3], frames=2)
+    with pytest.raises(DatasetError) as info:
+        split_validation(read_casestudy(tmp_path, "train"), 0.2, f"{tmp_path}: no val split, so")
+    assert one_line(info) == (f"{tmp_path}: no val split, so: label 'Thumbs Down' has 1 clip(s); the automatic "
+                              "validation split (--val-split 0.2) needs at least 2 per label (record more clips "
+                              "of it, or give a val split)")
+    with pytest.raises(DatasetError, match="--val-split 1: expected a fraction between 0 and 1"):
+        split_validation(read_casestudy(tmp_path, "train"), 1.0, "where")

@@ -132,6 +132,21 @@ def test_rearm_then_cooldown_then_fire_again() -> None:
     assert m.counters["held_cooldown"] == 4  # 1.0, 1.25, 1.5 of the second run, 2.75 of the third
 
 
+def test_status_says_what_holds_the_next_gesture_back() -> None:
+    m = maker(cooldown_s=1.5, refractory_s=1.0, rearm_below=0.5)
+    assert m.status(0.0).text() == "armed" and m.status(0.0).armed
+    feed(m, [("Stop", 0.9)])                                 # t 0.0: a run of 1
+    assert m.status(0.0).text() == "run Stop 1/2"
+    feed(m, [("Stop", 0.9)], t0=0.25)                        # fires at 0.25
+    status = m.status(0.25)
+    assert not status.armed and status.fired and status.run_gesture == "Stop"
+    assert status.parts() == ["Stop fired, re-arms < 0.50", "cooling down Stop 1.5 s", "refractory 1.0 s"]
+    feed(m, [(BG, 0.9)], t0=0.5)                             # re-armed, still cooling down
+    assert m.status(0.5).text() == "cooling down Stop 1.2 s | refractory 0.8 s"
+    assert m.status(1.75).text() == "armed"                  # both over (the state itself is unchanged)
+    assert list(m.thresholds_by_label) == [0.8] * len(LABELS)
+
+
 def test_a_dip_inside_one_smear_does_not_rearm_but_a_real_drop_does() -> None:
     # The demo stream's doubled Thumbs Down: 0.85, 0.85, then one window at 0.74 in the middle of the smear,
     # then 1.0 for 2 s -- past the 1.5 s cooldown. With hysteresis the dip keeps the run: one event.

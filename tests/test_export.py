@@ -8,6 +8,7 @@ that need a model loaded call `main()` in this process (see `convert_cli`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,19 +21,19 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CALIB_DIR, DEMO_MODEL, run_cli
+from conftest import CALIB_DIR, DEMO_MODEL, ROOT, run_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402 - the [convert] extra
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
-from convert import structure  # noqa: E402
-from convert.calib import load_clip_tolerant  # noqa: E402
-from convert.data import ClipRef, frame_files, load_clip, read_casestudy  # noqa: E402
-from edge.bundle import load_bundle  # noqa: E402
-from edge.manifest import Manifest  # noqa: E402
-from edge.stream import classify_window  # noqa: E402
+from convert import structure
+from convert.calib import load_clip_tolerant
+from convert.data import ClipRef, frame_files, load_clip, read_casestudy
+from edge.bundle import load_bundle
+from edge.manifest import FORMAT_VERSION, Manifest
+from edge.stream import StreamingClassifier, classify_window, classify_window_raw
 
 FRAMES, SIZE_PX, CELLS = 5, 64, 12
 CLASSES5 = ("Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture")
@@ -241,6 +242,10 @@ def test_bundle_is_complete_and_manifest_filled(work: dict) -> None:
         assert spec.signature == "serving_default"
     assert set(m.step.inputs) == {"features", "h", "c"} and set(m.step.outputs) == {"probs", "h", "c"}
     assert m.step.outputs["probs"].shape == (1, 5)
+    # The step models take a batch of states (resized at load time); the feature models keep batch 1.
+    assert m.format_version == FORMAT_VERSION == 2
+    assert m.step.dynamic_batch and m.float_step.dynamic_batch
+    assert not m.features.dynamic_batch and not m.float_features.dynamic_batch
     assert {"converter", "tensorflow", "keras"} <= set(m.created_by)
     # The float references take the same pixels; the float step is plain float32.
     assert m.float_step.inputs["h"].dtype == "float32" and not m.float_step.inputs["h"].quantized
@@ -288,13 +293,10 @@ def test_split_equals_clip_model_for_reference_gru(work: dict) -> None:
 
 
 def _op_walk(path: Path) -> list[tuple[str, list[str], list[str]]]:
-    """(op name, input dtypes, output dtypes) of every op, read with the edge runtime's interpreter."""
-    from ai_edge_litert.interpreter import Interpreter
+    """(op name, input dtypes, output dtypes) of every op, read from the flatbuffer through the TFLite schema."""
+    from convert.quantize import model_ops
 
-    interpreter = Interpreter(model_path=str(path))
-    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
-    return [(op["op_name"], [dtypes[i] for i in op["inputs"] if i >= 0], [dtypes[i] for i in op["outputs"]])
-            for op in interpreter._get_ops_details()]
+    return model_ops(path.read_bytes())
 
 
 @pytest.mark.parametrize("key", ["ours", "ref_lstm", "ref_gru"])
@@ -332,6 +334,43 @@ def test_feature_input_is_raw_uint8_pixels(work: dict, key: str) -> None:
     assert name == "features" and np.dtype(features["dtype"]) == np.int8
     spec = Manifest.load(bundle).features.inputs["frame"]
     assert (spec.dtype, spec.scale, spec.zero_point) == ("uint8", 1.0, 0)
+
+
+@pytest.mark.parametrize("precision", ["int8", "float"])
+@pytest.mark.parametrize("key", ["ours", "ref_lstm", "ref_gru"])
+def test_batched_step_streams_equal_windows(work: dict, key: str, precision: str) -> None:
+    """LSTM int8, LSTM int16x8 and GRU int8 (and their float references): streams at hop 1, 2, 3 and T step
+    every live state in one call and give every window bit for bit as the windowed path (the same step file
+    at batch 1); the step model resized to every batch size 1..T gives the same rows as batch 1."""
+    assert work["runs"][key].returncode in (0, 1), work["runs"][key].stderr[-2000:]
+    bundle = load_bundle(work["bundles"][key], precision=precision)
+    frames = np.concatenate(_val_clips(work, 3))  # 15 frames of three clips, played as one stream
+    for hop in (1, 2, 3, FRAMES):
+        stream = StreamingClassifier(bundle, hop_frames=hop)
+        calls = bundle.step.invocations
+        windows = [w for i, f in enumerate(frames) for w in stream.push(f, i / 10)]
+        assert bundle.step.invocations - calls == len(frames) and bundle.step.batch == -(-FRAMES // hop)
+        assert [w.start_index for w in windows] == list(range(0, len(frames) - FRAMES + 1, hop))
+        for w in windows:
+            clip = frames[w.start_index: w.end_index + 1]
+            np.testing.assert_array_equal(w.probs_q, classify_window_raw(bundle, clip)[1])
+    step = bundle.step
+    rng = np.random.default_rng(5)
+    rows = {}
+    for role, spec in step.spec.inputs.items():
+        shape = (FRAMES * 2, *spec.shape[1:])
+        if spec.dtype == "float32":
+            rows[role] = rng.normal(size=shape).astype(np.float32)
+        else:
+            info = np.iinfo(spec.dtype)
+            rows[role] = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(spec.dtype)
+    single = [step.run({role: v[i:i + 1] for role, v in rows.items()}) for i in range(FRAMES * 2)]
+    for batch in range(1, FRAMES + 1):
+        for first in range(0, FRAMES * 2 - batch + 1, batch):
+            out = step.run({role: v[first:first + batch] for role, v in rows.items()})
+            for role, value in out.items():
+                for j in range(batch):
+                    np.testing.assert_array_equal(value[j], single[first + j][role][0], err_msg=f"{role} b{batch}")
 
 
 def test_report_matches_the_edge_runtime(work: dict) -> None:
@@ -411,6 +450,32 @@ def test_low_agreement_exits_1_and_keeps_the_bundle(work: dict) -> None:
     m = Manifest.load(bundle)
     assert set(m.step.inputs) == {"features", "h"} and set(m.step.outputs) == {"probs", "h"}
     load_bundle(bundle)  # the edge runtime accepts it
+
+
+@pytest.mark.convert
+def test_one_class_model_is_warned_and_every_flip_listed(work: dict) -> None:
+    """The tied head answers Stop (class 1) for every clip: the gate's verdict comes with a loud warning, and
+    report.md lists every flip with the float model's margin (0.50025 - 0.49975)."""
+    proc = work["runs"]["ref_gru"]
+    bundle = work["bundles"]["ref_gru"]
+    report = json.loads((bundle / "report.json").read_text())
+    v = report["validation"]
+    n = v["clips"]
+    warning = f"the float model predicts Stop for {n} of {n} validation clips"
+    assert any(w.startswith(warning) for w in v["warnings"]), v["warnings"]
+    assert f"gesture-convert: WARNING: {warning}" in proc.stderr
+    assert f"**WARNING: {warning}" in (bundle / "report.md").read_text()
+    g = v["gate"]
+    assert (g["verdict"], g["clips"], g["flips"], g["confidence"]) == ("fail", n, n, 0.95)
+    assert g["upper_bound"] == pytest.approx(1 - 0.05 ** (1 / n), abs=1e-6) and g["lower_bound"] == 0.0
+    assert len(v["disagreements"]) == n
+    assert all(d["float"] == "Stop" and d["float_margin"] == pytest.approx(0.0005, abs=2e-4)
+               for d in v["disagreements"])
+    md = (bundle / "report.md").read_text()
+    assert md.count("| Stop (") == n and "FAIL" in md
+    # a random-weight model is not said to be fine either: its report carries the gate and any warnings
+    ours = json.loads((_ok(work, "ours") / "report.json").read_text())["validation"]
+    assert ours["gate"]["target"] == 0.0 and ours["gate"]["verdict"] == "pass" and "warnings" in ours
 
 
 # ---- the demo model ---------------------------------------------------------------------------------------------
@@ -623,3 +688,23 @@ def test_analyze_recognises_types_not_names() -> None:
     assert parts.leading_rescale == pytest.approx((1 / 255, 0.0))
     assert structure.normalization_name(parts, "none") == "unit"
     assert len(parts.frame_layers) == 3 and len(parts.head) == 1
+
+
+def test_decision_settings_beside_the_model_or_given_travel_into_the_manifest(tmp_path: Path) -> None:
+    from convert.export import ExportError, ExportSettings, read_decision, read_labels
+
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"")
+    (tmp_path / "labels.json").write_text((ROOT / "models" / "demo" / "labels.json").read_text())
+    labels = read_labels(None, model)
+    settings = ExportSettings(model=model, calib=tmp_path, out=tmp_path / "b")
+    assert read_decision(settings, labels) == (None, {})  # nothing beside the model: no block
+    block = {"threshold": 0.9, "consecutive_windows": 3}
+    (tmp_path / "decision.json").write_text(json.dumps({"decision": block, "decision_tuning": {"k": 1}}))
+    assert read_decision(settings, labels) == (block, {"k": 1, "carried_from": str(tmp_path / "decision.json")})
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"decision": {"threshold": 0.7}}))
+    given = dataclasses.replace(settings, decision=other)
+    assert read_decision(given, labels) == ({"threshold": 0.7}, {"carried_from": str(other)})
+    with pytest.raises(ExportError, match="--decision .*missing.json: file not found"):
+        read_decision(dataclasses.replace(settings, decision=tmp_path / "missing.json"), labels)

@@ -1,4 +1,5 @@
-"""The edge runtime never imports TensorFlow, Keras or the workstation package `convert`.
+"""The edge runtime (and its benchmark, edge.bench) never imports TensorFlow, Keras or the workstation package
+`convert`.
 
 A fresh interpreter imports every edge module and runs `gesture-edge run` on a real bundle and a real video
 for a few dozen frames (windows close and decisions run), then reports the modules it holds.
@@ -22,7 +23,9 @@ FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorboard", "convert", "h5py"
 EDGE_MODULES = ("edge", "edge.cli", "edge.app", "edge.stream", "edge.bundle", "edge.backend", "edge.manifest",
                 "edge.settings", "edge.config", "edge.decision", "edge.events", "edge.sources", "edge.sdnotify",
                 "edge.capture", "edge.sinks", "edge.sinks.base", "edge.sinks.mpris", "edge.sinks.cec",
-                "edge.sinks.command")
+                "edge.sinks.command", "edge.metrics", "edge.bench", "edge.bench.cli", "edge.bench.latency",
+                "edge.bench.events", "edge.bench.agreement", "edge.bench.rss", "edge.bench.tune",
+                "edge.bench.render", "edge.bench.output")
 
 HARNESS = """
 import importlib, json, sys

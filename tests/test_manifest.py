@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.manifest import Manifest, ManifestError, sha256_file, write_bytes_atomic
+from edge.fileio import write_bytes_atomic
+from edge.manifest import FORMAT_VERSION, Manifest, ManifestError, sha256_file
 
 
 def tensor(name, shape, dtype="int8", scale=0.05, zero_point=-3):
@@ -22,7 +23,8 @@ def model(file, inputs, outputs):
 def valid_manifest() -> dict:
     labels = ["Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture"]
     return {
-        "format": "gesture-bundle", "format_version": 1, "labels": labels, "background_label": "No gesture",
+        "format": "gesture-bundle", "format_version": FORMAT_VERSION, "labels": labels,
+        "background_label": "No gesture",
         "actions": {"Swipe": "play", "Stop": "pause", "Thumbs Up": "volume_up", "Thumbs Down": "volume_down"},
         "frames_per_clip": 20, "model_fps": 10.0, "input_height_px": 128, "input_width_px": 128,
         "color_order": "RGB", "normalization": "mobilenet", "cell": "lstm", "state_size": 128,
@@ -51,7 +53,7 @@ def test_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
-        (lambda m: m.update(format_version=2), "format_version"),
+        (lambda m: m.update(format_version=FORMAT_VERSION + 1), "format_version"),
         (lambda m: m.update(format="other"), "format"),
         (lambda m: m.pop("labels"), "labels"),
         (lambda m: m.update(labels=["A"]), "labels"),

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from edge.metrics import (Emitted, Truth, TruthError, TruthGesture, levenshtein, load_truth, parse_truth,
-                          score_stream, truth_path_for)
+from edge.events import GestureEvent
+from edge.metrics import (Truth, TruthError, TruthGesture, levenshtein, load_truth, parse_truth, score_stream,
+                          truth_path_for)
 
 ACTIONS = {"Swipe": "play", "Stop": "pause", "Thumbs Up": "volume_up", "Thumbs Down": "volume_down"}
 
@@ -18,8 +19,9 @@ def truth_of(*events: tuple[str, float, float], duration_s: float = 60.0) -> Tru
                  events=tuple(TruthGesture(g, s, e) for g, s, e in events))
 
 
-def ev(gesture: str, t_s: float, repeat: int = 0) -> Emitted:
-    return Emitted(gesture=gesture, action=ACTIONS[gesture], t_s=t_s, repeat=repeat)
+def ev(gesture: str, t_s: float, repeat: int = 0) -> GestureEvent:
+    # Confidence and lag play no part in scoring.
+    return GestureEvent(gesture=gesture, action=ACTIONS[gesture], confidence=0.9, t_s=t_s, lag_s=0.0, repeat=repeat)
 
 
 @pytest.mark.parametrize("a, b, distance", [

@@ -20,10 +20,12 @@ import pytest
 
 from conftest import DEMO_STREAM, run_cli
 from edge.metrics import load_truth
-from edge.settings import Config, MprisSettings, SinkSettings
-from edge.sinks.base import Dispatcher, LogSink, Sink, build_sinks, new_counters
+from edge.settings import SINKS, Config, MprisSettings, SinkSettings, SpeakSettings
+from edge.sinks import REGISTRY, Dispatcher, Sink, build_sinks, sink_class
+from edge.sinks.base import new_counters
+from edge.sinks.log import LogSink
 from edge.sinks.mpris import MprisSink, session_bus_address
-from tests.fakes import SinkEvent
+from tests.fakes import gesture_event
 
 MPRIS_SCRIPT = "/usr/lib/mpv-mpris/mpris.so"
 WAIT_S = 10.0
@@ -160,7 +162,7 @@ def sink_for(bus: Bus, **settings) -> MprisSink:
 
 
 def act(sink: MprisSink, action: str, gesture: str = "Swipe") -> None:
-    sink.handle(action, SinkEvent(gesture=gesture, action=action))
+    sink.handle(gesture_event(gesture=gesture, action=action))
 
 
 # -- one player -----------------------------------------------------------------------------------------
@@ -367,7 +369,7 @@ class BlockingSink:
     def start(self) -> None:
         pass
 
-    def handle(self, action, event) -> None:
+    def handle(self, event) -> None:
         self.entered.set()
         self.release.wait()
         self.handled.append(event.repeat)
@@ -388,7 +390,7 @@ class RecordingSink:
     def start(self) -> None:
         pass
 
-    def handle(self, action, event) -> None:
+    def handle(self, event) -> None:
         if event.repeat == self.fail_on:
             raise RuntimeError("sink bug")
         self.handled.append(event.repeat)
@@ -401,13 +403,13 @@ class RecordingSink:
 def test_submit_never_blocks_and_overflow_drops_the_oldest(caplog):
     stuck, fast = BlockingSink(), RecordingSink()
     dispatcher = Dispatcher([stuck, fast], queue_size=4)
-    with caplog.at_level(logging.WARNING, logger="edge.sinks.base"):
-        dispatcher.submit(SinkEvent(repeat=0))
+    with caplog.at_level(logging.WARNING, logger="edge.sinks.dispatch"):
+        dispatcher.submit(gesture_event(repeat=0))
         assert stuck.entered.wait(10)  # the stuck sink now holds event 0
         for i in range(1, 20):
-            dispatcher.submit(SinkEvent(repeat=i))  # returns although the sink is still stuck
+            dispatcher.submit(gesture_event(repeat=i))  # returns although the sink is still stuck
             # Gestures come a few per second: let the healthy sink keep up, as it would in real life.
-            wait_for(lambda: len(fast.handled) == i + 1, f"the fast sink to handle event {i}")
+            wait_for(lambda i=i: len(fast.handled) == i + 1, f"the fast sink to handle event {i}")
         assert not stuck.release.is_set()  # every submit above came back while the sink was blocked
         overflow = [r.getMessage() for r in caplog.records if "queue full" in r.getMessage()]
     assert len(overflow) == 15
@@ -428,25 +430,25 @@ def test_close_gives_up_on_a_hung_sink_and_a_raising_sink_keeps_working(caplog):
     stuck, flaky = BlockingSink(), RecordingSink(fail_on=1)
     dispatcher = Dispatcher([stuck, flaky])
     for i in range(3):
-        dispatcher.submit(SinkEvent(repeat=i))
+        dispatcher.submit(gesture_event(repeat=i))
     assert stuck.entered.wait(10)
-    with caplog.at_level(logging.WARNING, logger="edge.sinks.base"):
+    with caplog.at_level(logging.WARNING, logger="edge.sinks.dispatch"):
         assert dispatcher.close(timeout_s=0.5) is False
     assert any(r.getMessage().startswith("sink stuck: still busy after 0.5 s at shutdown (2 action(s) not "
                                          "delivered)") for r in caplog.records)
     assert any(r.getMessage() == "sink fast: action 'play' raised RuntimeError: sink bug" for r in caplog.records)
     assert flaky.handled == [0, 2]
     assert dispatcher.stats()["fast"] == {"sent": 2, "dropped": 0, "failed": 1, "queued": 0}
-    dispatcher.submit(SinkEvent(repeat=9))  # after close: refused with a log line, no exception
+    dispatcher.submit(gesture_event(repeat=9))  # after close: refused with a log line, no exception
     stuck.release.set()
 
 
 def test_log_sink_writes_one_json_line_per_event():
     out = io.StringIO()
     sink = LogSink(stream=out)
-    sink.handle("volume_up", SinkEvent(gesture="Thumbs Up", action="volume_up", confidence=0.91234567,
+    sink.handle(gesture_event(gesture="Thumbs Up", action="volume_up", confidence=0.91234567,
                                        t_s=3.25, lag_s=0.125, repeat=2))
-    sink.handle("play", SinkEvent())
+    sink.handle(gesture_event())
     lines = out.getvalue().splitlines()
     assert [json.loads(line) for line in lines] == [
         {"event": "gesture", "gesture": "Thumbs Up", "action": "volume_up", "confidence": 0.9123, "t_s": 3.25,
@@ -457,11 +459,34 @@ def test_log_sink_writes_one_json_line_per_event():
 
 
 def test_build_sinks_follows_the_config():
-    sinks = build_sinks(Config(sinks=SinkSettings(enabled=("cec", "log", "mpris", "command"))))
-    assert [s.name for s in sinks] == ["cec", "log", "mpris", "command"]
-    assert [type(s).__name__ for s in sinks] == ["CecSink", "LogSink", "MprisSink", "CommandSink"]
+    sinks = build_sinks(Config(sinks=SinkSettings(enabled=("cec", "log", "mpris", "command", "speak"),
+                                                  speak=SpeakSettings(voice="en-us", speed_wpm=200))))
+    assert [s.name for s in sinks] == ["cec", "log", "mpris", "command", "speak"]
+    assert [type(s).__name__ for s in sinks] == ["CecSink", "LogSink", "MprisSink", "CommandSink", "SpeakSink"]
+    assert sinks[4].settings == SpeakSettings(voice="en-us", speed_wpm=200)  # type: ignore[attr-defined]
     assert all(isinstance(s, Sink) and s.counters == {"sent": 0, "dropped": 0, "failed": 0} for s in sinks)
     assert [s.name for s in build_sinks(Config())] == ["log"]
+
+
+def test_the_registry_names_every_sink_and_loads_only_the_ones_used():
+    assert tuple(REGISTRY) == SINKS
+    assert [sink_class(name).name for name in SINKS] == list(SINKS)
+    with pytest.raises(ValueError, match="^unknown sink 'tv': expected one of log, mpris, cec, command, speak$"):
+        sink_class("tv")
+    # A fresh interpreter: the package holds no sink module until one is asked for by name (a CEC-only
+    # install never imports jeepney).
+    code = ("import json, sys\n"
+            "from edge.settings import Config, SinkSettings\n"
+            "import edge.sinks\n"
+            "def seen(): return sorted(m for m in sys.modules if m.startswith(('edge.sinks', 'jeepney')))\n"
+            "before = seen()\n"
+            "edge.sinks.build_sinks(Config(sinks=SinkSettings(enabled=('cec',))))\n"
+            "print(json.dumps([before, seen()]))")
+    proc = run_cli([sys.executable, "-c", code], timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == [["edge.sinks", "edge.sinks.base", "edge.sinks.dispatch"],
+                                       ["edge.sinks", "edge.sinks.base", "edge.sinks.cec", "edge.sinks.dispatch",
+                                        "edge.sinks.proc"]]
 
 
 def test_dispatcher_closed_before_starting_closes_its_sinks_and_refuses_work():
@@ -471,7 +496,7 @@ def test_dispatcher_closed_before_starting_closes_its_sinks_and_refuses_work():
     dispatcher = Dispatcher([fast])
     assert dispatcher.close(timeout_s=1)
     assert closed == [True]
-    dispatcher.submit(SinkEvent())  # refused (logged), no worker started, no exception
+    dispatcher.submit(gesture_event())  # refused (logged), no worker started, no exception
     assert fast.handled == [] and closed == [True]
     assert dispatcher.stats()["fast"] == {"sent": 0, "dropped": 0, "failed": 0, "queued": 0}
 
@@ -557,26 +582,37 @@ def test_gesture_edge_run_on_the_demo_stream_drives_mpv(bus, media, demo_bundle,
     assert (player.status(), round(player.volume(), 6)) == (true_statuses[-1], true_volumes[-1])
 
 
-# -- a player that refuses control ------------------------------------------------------------------------
+# -- players no installed player imitates: read-only, VLC-like (volume above 1.0, two names), frozen ----------
 
-class ReadOnlyPlayer:
-    """A minimal MPRIS service on the private bus that reports CanControl = false (no installed player does)
-    and records every method call it receives, so the test can prove nothing was sent to it."""
+VLC_NAMES = ("org.mpris.MediaPlayer2.vlc", "org.mpris.MediaPlayer2.vlc.instance4242")
+"""VLC owns its plain name and an instance name (`vlc.instance<PID>`) on one connection."""
 
-    def __init__(self, bus: Bus, name: str = "org.mpris.MediaPlayer2.readonly") -> None:
+
+class FakePlayer:
+    """A minimal MPRIS service on the private bus (jeepney), for player behaviours mpv cannot show: one connection
+    owning several bus names (like VLC), a volume above 1.0 (VLC goes to 2.5), CanControl = false, a player
+    that never answers. It records every method call it receives as (bus name used, member, body)."""
+
+    def __init__(self, bus: Bus, names: tuple[str, ...] = ("org.mpris.MediaPlayer2.readonly",), *,
+                 can_control: bool = True, volume: float = 0.5, status: str = "Playing",
+                 frozen: bool = False) -> None:
         from jeepney.bus_messages import message_bus
         from jeepney.io.blocking import open_dbus_connection
 
         self.conn = open_dbus_connection(bus=bus.address)
-        self.conn.send_and_get_reply(message_bus.RequestName(name))
-        self.name, self.calls, self.stop = name, [], threading.Event()
+        for name in names:
+            self.conn.send_and_get_reply(message_bus.RequestName(name))
+        self.names, self.frozen = names, frozen
+        self.props: dict[str, tuple[str, object]] = {
+            "CanControl": ("b", can_control), "PlaybackStatus": ("s", status), "Volume": ("d", volume)}
+        self.calls: list[tuple[str, str, tuple]] = []
+        self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
         from jeepney import HeaderFields, MessageType, new_error, new_method_return
 
-        props = {"CanControl": ("b", False), "PlaybackStatus": ("s", "Playing"), "Volume": ("d", 0.5)}
         while not self.stop.is_set():
             try:
                 msg = self.conn.receive(timeout=0.1)
@@ -584,14 +620,27 @@ class ReadOnlyPlayer:
                 continue
             if msg.header.message_type != MessageType.method_call:
                 continue
-            member = msg.header.fields[HeaderFields.member]
-            self.calls.append((member, msg.body))
-            if member == "Get" and msg.body[1] in props:
-                self.conn.send(new_method_return(msg, "v", (props[msg.body[1]],)))
+            fields = msg.header.fields
+            member = fields[HeaderFields.member]
+            self.calls.append((fields.get(HeaderFields.destination, ""), member, msg.body))
+            if self.frozen:
+                continue  # a hung player: the call is received and never answered
+            if member == "Get" and msg.body[1] in self.props:
+                self.conn.send(new_method_return(msg, "v", (self.props[msg.body[1]],)))
             elif member == "Get":
                 self.conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownProperty"))
-            else:
+            elif member == "Set":
+                _iface, prop, value = msg.body
+                self.props[prop] = value
                 self.conn.send(new_method_return(msg))
+            else:
+                if member in ("Play", "Pause", "Stop"):
+                    self.props["PlaybackStatus"] = ("s", {"Play": "Playing", "Pause": "Paused"}.get(member, "Stopped"))
+                self.conn.send(new_method_return(msg))
+
+    @property
+    def volume(self) -> float:
+        return float(self.props["Volume"][1])  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.stop.set()
@@ -600,7 +649,7 @@ class ReadOnlyPlayer:
 
 
 def test_a_player_reporting_cancontrol_false_is_left_alone(bus, caplog):
-    player = ReadOnlyPlayer(bus)
+    player = FakePlayer(bus, can_control=False)
     try:
         sink = sink_for(bus)
         with caplog.at_level(logging.WARNING):
@@ -609,8 +658,117 @@ def test_a_player_reporting_cancontrol_false_is_left_alone(bus, caplog):
         assert sink.counters == {"sent": 0, "dropped": 3, "failed": 0}
         assert "reports CanControl = false" in caplog.text
         # it was asked about CanControl, and never told to do anything
-        assert {member for member, _ in player.calls} == {"Get"}
-        assert {body[1] for _, body in player.calls} == {"CanControl"}
+        assert {member for _name, member, _body in player.calls} == {"Get"}
+        assert {body[1] for _name, _member, body in player.calls} == {"CanControl"}
         sink.close()
     finally:
         player.close()
+
+
+def test_volume_up_never_lowers_a_volume_above_one_and_two_names_are_one_player(bus):
+    """VLC at 125 %: Thumbs Up used to set 1.0. And VLC's two bus names are one player, addressed once."""
+    vlc = FakePlayer(bus, VLC_NAMES, volume=1.25)
+    try:
+        sink = sink_for(bus, volume_step=0.05)
+        volumes = []
+        for action in ("volume_up", "volume_down", "volume_up", "mute", "mute"):
+            vlc.calls.clear()
+            act(sink, action, "Thumbs Up")
+            volumes.append(round(vlc.volume, 6))
+            # One player, one name: no status queries to choose between "two" players, nothing sent twice.
+            assert [(name, member) for name, member, _ in vlc.calls] == [
+                (VLC_NAMES[0], "Get"), (VLC_NAMES[0], "Get"), (VLC_NAMES[0], "Set")], action
+        # up: stays at 1.25 (its own level is the ceiling); down: 1.20; up: not above the level it is at now;
+        # mute and unmute: back to 1.20, not cut to 1.0.
+        assert volumes == [1.25, 1.2, 1.2, 0.0, 1.2]
+        assert sink.counters == {"sent": 5, "dropped": 0, "failed": 0}
+        assert sink.last_player == VLC_NAMES[0]
+        vlc.props["Volume"] = ("d", 0.98)
+        act(sink, "volume_up", "Thumbs Up")
+        assert vlc.volume == pytest.approx(1.0, abs=1e-9)  # below 1.0 the ceiling is still 1.0
+    finally:
+        vlc.close()
+
+
+def test_a_frozen_player_with_two_names_costs_one_timeout_per_action(bus, media, caplog):
+    frozen = FakePlayer(bus, VLC_NAMES, frozen=True)
+    try:
+        sink = sink_for(bus, timeout_s=0.5)
+        with caplog.at_level(logging.WARNING, logger="edge.sinks.mpris"):
+            act(sink, "play")
+        # Alone on the bus: the one call of the action itself, to one of its names, timed out.
+        assert [(name, member) for name, member, _ in frozen.calls] == [(VLC_NAMES[0], "Get")]
+        assert [r.getMessage() for r in caplog.records] == [
+            "mpris: play (Swipe) failed: player vlc did not answer within 0.5 s"]
+        # With a healthy player next to it: one status query to the frozen one times out, the action goes on
+        # to the player that answers.
+        player = bus.start_player(media[:1], paused=False)
+        frozen.calls.clear()
+        act(sink, "volume_down", "Thumbs Down")
+        assert [(name, member, body[1]) for name, member, body in frozen.calls] == [
+            (VLC_NAMES[0], "Get", "PlaybackStatus")]
+        assert player.volume() == pytest.approx(0.95, abs=1e-6)
+        assert sink.counters == {"sent": 1, "dropped": 0, "failed": 1}
+    finally:
+        frozen.close()
+
+
+# -- resuming the player we paused --------------------------------------------------------------------------
+
+def test_play_resumes_the_player_we_paused_while_another_keeps_playing(bus, media):
+    first = bus.start_player(media[:1], paused=False)
+    second = bus.start_player(media[:1], paused=False)
+    now = [1000.0]
+    sink = MprisSink(MprisSettings(resume_window_s=600.0), bus_address=bus.address, clock=lambda: now[0])
+    act(sink, "pause", "Stop")  # both play: the first by name is paused
+    first.wait_status("Paused")
+    assert second.status() == "Playing"
+    now[0] += 30
+    act(sink, "play")  # used to go to the one still playing, so the paused one never came back
+    first.wait_status("Playing")
+    assert second.status() == "Playing"
+    # Paused again, and the window passes: a play goes to the Playing player as usual (a no-op there).
+    act(sink, "pause", "Stop")
+    first.wait_status("Paused")
+    now[0] += 601
+    act(sink, "play")
+    assert sink.last_player == "org.mpris.MediaPlayer2." + second.name
+    assert (first.status(), second.status()) == ("Paused", "Playing")
+    assert sink.counters == {"sent": 4, "dropped": 0, "failed": 0}
+
+
+def test_play_does_not_resume_when_the_user_started_another_player_since(bus, media):
+    first = bus.start_player(media[:1], paused=False)
+    second = bus.start_player(media[:1])  # paused
+    now = [1000.0]
+    sink = MprisSink(MprisSettings(), bus_address=bus.address, clock=lambda: now[0])
+    act(sink, "pause", "Stop")
+    first.wait_status("Paused")
+    second.ctl("play")  # the user moves on to the other film
+    second.wait_status("Playing")
+    now[0] += 10
+    act(sink, "play")
+    assert sink.last_player == "org.mpris.MediaPlayer2." + second.name
+    assert (first.status(), second.status()) == ("Paused", "Playing")
+    # With the preference switched off, even the first case goes to the Playing player.
+    sink = MprisSink(MprisSettings(resume_window_s=0), bus_address=bus.address, clock=lambda: now[0])
+    second.ctl("pause")
+    second.wait_status("Paused")
+    first.ctl("play")
+    first.wait_status("Playing")
+    second.ctl("play")
+    second.wait_status("Playing")
+    act(sink, "pause", "Stop")  # both play, never controlled: the first by name
+    first.wait_status("Paused")
+    act(sink, "play")
+    assert sink.last_player == "org.mpris.MediaPlayer2." + second.name
+    assert first.status() == "Paused"
+
+
+def test_gesture_names_with_control_characters_stay_on_one_log_line(bus, caplog):
+    sink = sink_for(bus)
+    with caplog.at_level(logging.WARNING, logger="edge.sinks.mpris"):
+        act(sink, "play", "Swipe\nmpris: play (Swipe) -> vlc\x1b[2J")
+    assert [r.getMessage() for r in caplog.records] == [
+        "mpris: dropped play ('Swipe\\nmpris: play (Swipe) -> vlc\\x1b[2J'): no MPRIS player on the session bus "
+        "(is a player running, as this user?)"]

@@ -88,18 +88,25 @@ def looping_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def start_service(bundle: Path, video: Path, tmp_path: Path, notify_path: str, *extra: str,
-                  watchdog_usec: int = 200_000) -> tuple[subprocess.Popen, Path]:
+def start_edge(tmp_path: Path, notify_path: str, *args: str, watchdog_usec: int = 200_000,
+               pythonpath: tuple[Path, ...] = ()) -> tuple[subprocess.Popen, Path]:
+    """`gesture-edge ARGS` as systemd would start it (NOTIFY_SOCKET, WATCHDOG_USEC); stderr goes to a file."""
     env = dict(os.environ)
-    env.update({"PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": str(watchdog_usec),
-                "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "PYTHONUNBUFFERED": "1"})
+    env.update({"PYTHONPATH": os.pathsep.join(map(str, (ROOT, *pythonpath))), "NOTIFY_SOCKET": notify_path,
+                "WATCHDOG_USEC": str(watchdog_usec), "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+                "XDG_CACHE_HOME": str(tmp_path.parent / "probe-cache"), "PYTHONUNBUFFERED": "1"})
     env.pop("WATCHDOG_PID", None)
     log = tmp_path / "stderr.log"
-    args = [sys.executable, "-m", "edge.cli", "run", "--bundle", str(bundle), "--source", str(video),
-            "--realtime", "--loop", "--sink", "log", *extra]
     with open(log, "w") as handle:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=handle)
+        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", *args], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=handle)
     return proc, log
+
+
+def start_service(bundle: Path, video: Path, tmp_path: Path, notify_path: str, *extra: str,
+                  watchdog_usec: int = 200_000) -> tuple[subprocess.Popen, Path]:
+    return start_edge(tmp_path, notify_path, "run", "--bundle", str(bundle), "--source", str(video), "--realtime",
+                      "--loop", "--sink", "log", *extra, watchdog_usec=watchdog_usec)
 
 
 def wait_log(log: Path, needle: str, timeout_s: float, proc: subprocess.Popen) -> str:
@@ -199,6 +206,24 @@ def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(demo_bun
         abstract.close()
 
 
+def test_sighup_without_a_config_file_says_so_and_keeps_running(demo_bundle: Path, looping_video: Path,
+                                                                 tmp_path: Path, notify: NotifySocket) -> None:
+    proc, log = start_service(demo_bundle, looping_video, tmp_path, str(tmp_path / "notify.sock"))
+    try:
+        notify.wait_for("READY=1", START_TIMEOUT_S, proc)
+        proc.send_signal(signal.SIGHUP)
+        line = wait_log(log, "no config file to reload", 30, proc)
+        assert line == "WARNING edge.app: SIGHUP: no config file to reload (running on the built-in defaults and flags)"
+        assert "config reload" not in log.read_text()  # neither a failed nor a successful reload
+        notify.wait_for("RELOADING=1", 10, proc)
+        time.sleep(0.3)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        stop(proc)
+
+
 def test_notifier_without_socket_is_a_no_op_and_watchdog_env_is_parsed() -> None:
     notifier = Notifier.from_env({})
     assert not notifier.enabled and notifier.ready() is False and notifier.watchdog_s is None
@@ -252,8 +277,8 @@ class RecordingSink:
     def start(self) -> None:
         pass
 
-    def handle(self, action: str, event) -> None:
-        self.events.append((action, event))
+    def handle(self, event) -> None:
+        self.events.append((event.action, event))
         self.counters["sent"] += 1
 
     def close(self) -> None:
@@ -352,3 +377,173 @@ def test_sigterm_in_process_stops_cleanly_and_restores_handlers(demo_bundle: Pat
     assert app.run() == 0
     assert 7 <= app.frames <= 8 and camera.closed and app.stopper.stop_signal == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# -- what fault injection found (issue 15) -------------------------------------------------------------------
+
+FAKE_PICAMERA2 = '''"""A Raspberry Pi camera whose driver hangs: FAKE_PICAMERA2_FRAMES frames, then capture_array()
+never returns."""
+import os
+import threading
+import time
+
+import numpy as np
+
+FRAMES = int(os.environ.get("FAKE_PICAMERA2_FRAMES", "20"))
+
+
+class Picamera2:
+    sensor_resolution = (640, 480)
+
+    def __init__(self, camera_num=0):
+        self.captured = 0
+        self.size = (160, 120)
+
+    def create_video_configuration(self, main=None, controls=None, **_):
+        return {"main": main, "controls": controls}
+
+    def configure(self, config):
+        self.size = tuple(config["main"]["size"])
+
+    def start(self):
+        pass
+
+    def capture_array(self, name="main"):
+        self.captured += 1
+        if self.captured > FRAMES:
+            threading.Event().wait()  # no frame, no error, ever
+        time.sleep(0.02)
+        width, height = self.size
+        return np.full((height, width, 3), 8 * (self.captured % 30), np.uint8)
+
+    def stop(self):
+        pass
+
+    def close(self):
+        pass
+'''
+
+
+def test_sigterm_stops_the_service_while_the_camera_hangs_in_read(demo_bundle: Path, tmp_path: Path,
+                                                                  notify: NotifySocket) -> None:
+    fake = tmp_path / "fake-camera-stack"
+    (fake / "picamera2").mkdir(parents=True)
+    (fake / "picamera2" / "__init__.py").write_text(FAKE_PICAMERA2)
+    proc, log = start_edge(tmp_path, str(tmp_path / "notify.sock"), "run", "--bundle", str(demo_bundle), "--source",
+                           "picamera2", "--sink", "log", pythonpath=(fake,))
+    try:
+        ready_t = notify.wait_for("READY=1", START_TIMEOUT_S, proc)
+        # The camera hangs after 20 frames: the frame loop's watchdog pings stop (systemd would restart us)...
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pings = [t for t, line in notify.lines() if line == "WATCHDOG=1" and t >= ready_t]
+            if pings and time.monotonic() - pings[-1] > 1.0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the watchdog pings went on although the camera hangs")
+        # ...and SIGTERM still ends the service, promptly and cleanly.
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert rc == 0 and elapsed < 2.0, (rc, elapsed, text[-3000:])
+    assert "stopped by SIGTERM" in text and "picamera2: still in read() after 0.5 s: left open" in text
+    assert "Traceback" not in text and any(line == "STOPPING=1" for _, line in notify.lines())
+
+
+def wait_mapped(pid: int, needle: str, timeout_s: float = 60.0) -> None:
+    """Wait until a shared object whose path contains `needle` is mapped into process `pid`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if needle in Path(f"/proc/{pid}/maps").read_text():
+                return
+        except OSError:
+            break  # the process is gone
+        time.sleep(0.001)
+    raise AssertionError(f"{needle} never appeared in /proc/{pid}/maps")
+
+
+def test_signals_during_start_up_are_requests_not_deaths(demo_bundle: Path, looping_video: Path, tmp_path: Path,
+                                                         notify: NotifySocket) -> None:
+    # Sent while numpy is being imported (the start has just begun): the handlers must already be in place.
+    proc, log = start_service(demo_bundle, looping_video, tmp_path, str(tmp_path / "notify.sock"))
+    try:
+        wait_mapped(proc.pid, "_multiarray_umath")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=START_TIMEOUT_S)
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert rc == 0, (rc, text[-3000:])
+    assert "stopped by SIGTERM while starting" in text and "Traceback" not in text
+    assert "READY=1" not in [line for _, line in notify.lines()]
+
+    proc, log = start_service(demo_bundle, looping_video, tmp_path, str(tmp_path / "notify.sock"))
+    try:
+        wait_mapped(proc.pid, "_multiarray_umath")
+        proc.send_signal(signal.SIGHUP)  # its default action would kill the process (and systemd not restart it)
+        notify.wait_for("READY=1", START_TIMEOUT_S, proc)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=10)
+    finally:
+        stop(proc)
+    assert rc == 0 and "Traceback" not in log.read_text()
+
+
+def test_sighup_with_a_config_that_cannot_be_read_or_parsed_keeps_running(demo_bundle: Path, looping_video: Path,
+                                                                          tmp_path: Path,
+                                                                          notify: NotifySocket) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[decision]\nthreshold = 0.8\n")
+    proc, log = start_service(demo_bundle, looping_video, tmp_path, str(tmp_path / "notify.sock"), "--config",
+                              str(config))
+    try:
+        notify.wait_for("READY=1", START_TIMEOUT_S, proc)
+        config.write_text("[decision]\nthreshold = " + "[" * 100_000 + "]" * 100_000 + "\n")
+        proc.send_signal(signal.SIGHUP)
+        line = wait_log(log, "config reload failed", 30, proc)
+        assert line == (f"ERROR edge.app: config reload failed, keeping the running config: {config}: invalid TOML: "
+                        f"arrays or tables nested too deeply to parse")
+        config.unlink()
+        os.mkfifo(config)  # opening it for reading would wait for a writer forever
+        proc.send_signal(signal.SIGHUP)
+        line = wait_log(log, "not a regular file", 30, proc)
+        assert line.endswith(f"keeping the running config: {config}: cannot read the config file: not a regular file "
+                             f"(a FIFO)")
+        time.sleep(0.3)
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0 and time.monotonic() - sent < 2.0
+    finally:
+        stop(proc)
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_reload_that_fails_in_any_way_keeps_the_running_config(demo_bundle: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from edge.app import App
+
+    def broken_reload():
+        raise RuntimeError("disk on fire")
+
+    def on_read(reads: int) -> None:
+        if reads == 5:
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    frames = [np.zeros((*model_hw(demo_bundle), 3), np.uint8)]
+    config = app_config(demo_bundle)
+    app = App(config, source=ScriptedCamera(frames, [i / 10 for i in range(30)], on_read=on_read), sinks=[],
+              clock=time.monotonic, notifier=Notifier(""), reload_config=broken_reload, source_options=None,
+              max_frames=None)
+    with caplog.at_level(logging.INFO, logger="edge.app"):
+        assert app.run() == 0
+    assert app.frames == 30 and app.config is config
+    failed = [r.getMessage() for r in caplog.records if "config reload failed" in r.getMessage()]
+    assert failed == ["config reload failed, keeping the running config: RuntimeError: disk on fire"]

@@ -313,3 +313,132 @@ def test_a_stop_request_ends_camera_retries() -> None:
                                 capture_factory=lambda d: FakeVideoCapture(d, clock=clock, open_ok=False))
     assert source.read() is None
     assert clock.sleeps == [0.5, 1.0, 2.0]
+
+
+# -- footage that gives nothing (issue 15) -------------------------------------------------------------------
+
+
+def write_truncated_avi(path: Path, frames: int, keep_frames: int) -> Path:
+    """A `frames`-frame MJPG AVI cut right after its `keep_frames`-th frame: the container still says `frames`
+    (its header), but decoding stops early, as with a download that broke off."""
+    full = path.with_name("full_" + path.name)
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, FILE_WH)
+    assert writer.isOpened()
+    for index in range(frames):
+        writer.write(encode_frame(index))
+    writer.release()
+    data = full.read_bytes()
+    cut = data.index(b"movi")  # the frame data; each frame's chunk starts with its id, "00dc"
+    for _ in range(keep_frames + 1):
+        cut = data.index(b"00dc", cut + 1)
+    path.write_bytes(data[:cut])
+    return path
+
+
+def test_a_video_whose_decoding_stops_early_is_an_error_at_its_end(tmp_path: Path) -> None:
+    path = write_truncated_avi(tmp_path / "cut.avi", 400, 17)
+    cap = cv2.VideoCapture(str(path))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 400  # what the container claims
+    cap.release()
+    source = open_source(str(path), MODEL_HW, 10.0)
+    frames = []
+    with pytest.raises(SourceError) as info:
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+    source.close()
+    message = str(info.value)
+    assert len(frames) == 17  # the frames that did decode were delivered first, in order
+    assert [decode_frame(f.rgb) for f in frames] == list(range(len(frames)))
+    assert message == (f"{path}: decoding stopped after {len(frames)} of the 400 frames its container lists "
+                       f"(a truncated or damaged file?)")
+    # An intact file of the same kind reads to its end without complaint.
+    whole = open_source(str(tmp_path / "full_cut.avi"), MODEL_HW, 10.0)
+    assert len(read_all(whole)) == 400
+
+
+def test_a_folder_of_only_unreadable_images_is_an_error(tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for index in range(5):
+        (folder / f"{index:05d}.jpg").write_bytes(b"\xff\xd8 not really a JPEG " * index)
+    for loop in (False, True):  # with --loop it must not spin forever either
+        source = open_source(str(folder), MODEL_HW, 10.0, options=SourceOptions(loop=loop))
+        with pytest.raises(SourceError) as info:
+            source.read()
+        assert str(info.value) == f"{folder}: no frame: none of the 5 images read (of 5 image files) could be decoded"
+    # Some unreadable among readable ones: skipped with a warning, the rest plays.
+    cv2.imwrite(str(folder / "00002.jpg"), encode_frame(2))
+    assert len(read_all(open_source(str(folder), MODEL_HW, 10.0))) == 1
+
+
+def test_footage_says_how_far_apart_its_frames_are(tmp_path: Path) -> None:
+    video = open_source(str(write_video(tmp_path / "v.mp4", 25.0, 5)), MODEL_HW, 10.0)
+    assert video.frame_interval_s == pytest.approx(1 / 25.0)
+    video.close()
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "1.png"), encode_frame(1))
+    assert open_source(str(folder), MODEL_HW, 10.0, options=SourceOptions(folder_fps=0.001)).frame_interval_s == 1000
+    assert open_source("cam:0", MODEL_HW, 10.0).frame_interval_s is None
+
+
+# -- the reader thread ---------------------------------------------------------------------------------------
+
+
+class StuckCamera:
+    """A FrameSource whose read() delivers `frames` frames, then blocks until released (a hung driver)."""
+
+    name = "stuck camera"
+    fps = 10.0
+    dropped = 0
+    live = True
+
+    def __init__(self, frames: int) -> None:
+        import threading
+
+        self.frames = frames
+        self.reads = 0
+        self.release = threading.Event()
+        self.closed = False
+
+    def read(self):
+        from edge.sources import Frame
+
+        self.reads += 1
+        if self.reads > self.frames:
+            self.release.wait()
+            raise OSError("the driver gave up")
+        return Frame(rgb=np.zeros((*MODEL_HW, 3), np.uint8), t_s=self.reads / 10, index=self.reads - 1)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_reader_thread_gives_the_same_frames_and_can_be_abandoned_when_stuck() -> None:
+    import time
+
+    from edge.sources import ReaderThread
+
+    camera = StuckCamera(3)
+    reader = ReaderThread(camera)
+    assert [reader.read(lambda: False).index for _ in range(3)] == [0, 1, 2]  # no read-ahead: one per request
+    assert camera.reads == 3
+    deadline = time.monotonic() + 0.3
+    started = time.monotonic()
+    assert reader.read(lambda: time.monotonic() > deadline) is None  # stuck: the caller gives up in time
+    assert 0.3 <= time.monotonic() - started < 1.0 and reader.pending
+    assert reader.stop(0.2) is False  # still in read(): must not be closed under it
+    camera.release.set()  # the driver returns (with an error) after all; the thread then ends
+    assert reader.stop(2.0) is True
+
+
+def test_reader_thread_raises_the_sources_errors_and_ends_with_it() -> None:
+    from edge.sources import ReaderThread
+
+    camera = StuckCamera(1)
+    camera.release.set()  # the second read fails at once
+    reader = ReaderThread(camera)
+    assert reader.read(lambda: False) is not None
+    with pytest.raises(OSError, match="the driver gave up"):
+        reader.read(lambda: False)
+    assert reader.stop(2.0) is True

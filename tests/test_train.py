@@ -277,12 +277,28 @@ def make_case(root: Path, case: str) -> tuple[list[str], str]:
         return ["--data", str(data)] + out + ["--freeze-backbone"], "--freeze-backbone: needs --weights imagenet"
     if case == "small_size":
         return ["--data", str(data), "--out", str(root / "out"), "--size", "32"], "--size: expected >= 64 px"
+    if case == "negatives_without_init":
+        return ["--data", str(data)] + out + ["--negatives", str(root)], "--negatives: needs --init MODEL to mine with"
+    if case == "negatives_missing":
+        (root / "init.keras").write_bytes(b"not read: the footage is checked first")
+        return (["--data", str(data)] + out + ["--init", str(root / "init.keras"), "--negatives",
+                                                str(root / "room.mp4")],
+                f"--negatives {root / 'room.mp4'}: no such file or folder")
+    if case == "weights_missing":
+        return (["--data", str(data), "--out", str(root / "out"), "--weights", str(root / "w.h5")],
+                f"--weights {root / 'w.h5'}: no such file")
+    if case == "val_split_range":
+        return ["--data", str(data)] + out + ["--val-split", "1"], "--val-split: expected a number in (0, 1)"
+    if case == "val_split_too_few":  # what capture writes: no val split; one Swipe clip cannot be split
+        (data / "val.csv").unlink()
+        return ["--data", str(data)] + out, "label 'Swipe' has 1 clip(s); the automatic validation split"
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", ["missing_data", "empty_data", "bad_csv_line", "unknown_index", "missing_folder",
                                   "too_few_frames", "one_class", "out_is_file", "small_size",
-                                  "freeze_conv3d", "freeze_random", "init_missing"])
+                                  "freeze_conv3d", "freeze_random", "init_missing", "negatives_without_init",
+                                  "negatives_missing", "weights_missing", "val_split_range", "val_split_too_few"])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
     args, needle = make_case(tmp_path, case)
     proc = run_cli(TRAIN + args)
@@ -305,12 +321,36 @@ def test_bad_weights_file_exits_2_with_one_line(tmp_path: Path, capsys: pytest.C
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "junk.weights.h5"]
 
 
+@pytest.mark.convert
+def test_imagenet_is_resolved_before_any_data_is_read(tmp_path: Path) -> None:
+    """Offline, --weights imagenet fails first (the dataset's broken CSV is never reached), naming what works."""
+    data = tmp_path / "data"
+    write_casestudy_split(data, "train", [0, 2])
+    (data / "train.csv").write_text("not;a valid;line;at all\n")
+    closed = "http://127.0.0.1:9"  # nothing listens there: the download fails at once, network or not
+    proc = run_cli(TRAIN + ["--data", str(data), "--out", str(tmp_path / "out")],
+                   env={"KERAS_HOME": str(tmp_path / "keras"), "https_proxy": closed, "HTTPS_PROXY": closed})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("gesture-train")]  # not TF's own logs
+    assert len(lines) == 1 and lines[0].startswith("gesture-train: error: --weights imagenet: could not download "
+                                                   "mobilenet_2_5_128_tf_no_top.h5"), proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == lines[0] and "Traceback" not in proc.stderr
+    assert "use --weights none" in lines[0] and "--weights FILE" in lines[0] and "weights=None" not in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_and_version() -> None:
     proc = run_cli(TRAIN + ["--help"], check=True)
     for option in ("--data", "--layout", "--arch", "--epochs", "--batch", "--out", "--size", "--alpha", "--frames",
                    "--cells", "--dense", "--dropout", "--weights", "--lr", "--class-map", "--background",
-                   "--no-background", "--seed", "--max-clips", "--model-fps", "--force", "--workers", "--log-level"):
+                   "--no-background", "--seed", "--max-clips", "--model-fps", "--force", "--workers", "--log-level",
+                   "--val-split", "--negatives", "--negatives-threshold", "--negatives-random", "--negatives-hop",
+                   "--negatives-max"):
         assert option in proc.stdout, option
     assert "penultimate" in proc.stdout
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    for shown in ("training epochs (default: 20)", "(default: imagenet)", "(default: 0.2)", "(default: mobilenet_lstm)",
+                  "(default: 0.5)", "(default: 100)", "(default: 0.001)", "--weights is unused (default: none)"):
+        assert shown in text, shown
     proc = run_cli(TRAIN + ["--version"], check=True)
     assert proc.stdout.startswith("gesture-train ")

@@ -8,12 +8,16 @@ cec-ctl, per device and once per run:
     cec-ctl -d DEV -s -t 5 --poll                          is there an audio system (logical address 5)?
 and per action, one call that sends <User Control Pressed> then <User Control Released>:
     cec-ctl -d DEV -s -t ADDR --user-control-pressed ui-cmd=NAME --user-control-released
+then, with `CecSettings.osd` on and a text for the action, <Set OSD String> (0x64) to the TV, shown for the
+TV's default time (display control 0x00):
+    cec-ctl -d DEV -s -t 0 --set-osd-string disp-ctl=default,osd=TEXT
 cec-ctl exits 0 even when a frame is not acknowledged, so its output is parsed: every message must print a
 `Sequence:` line and no `Tx, ...` status line without `OK` (format from v4l-utils' cec-ctl.cpp/cec-info.cpp).
 
 cec-client (single-command mode reads exactly one line from stdin, so press and release are two calls):
     echo 'tx 40:44:44' | cec-client -s -d 1 -t p -o NAME    (source 4 = Playback Device 1)
     echo 'tx 40:45'    | cec-client -s -d 1 -t p -o NAME
+    echo 'tx 40:64:00:50:6C:61:79' | cec-client -s -d 1 -t p -o NAME   (Set OSD String "Play")
 libCEC claims the address itself on every call (slower, ~1 s), as a playback device: the source nibble is 4,
 which is right unless another playback device already holds 4 (then prefer cec-ctl).
 
@@ -24,6 +28,10 @@ to the audio system (5) when `volume_target` is "audio", or "auto" and an audio 
 UI commands (CEC 1.4 table 27): play 0x44, pause 0x46, play_pause -> "Pause-Play Function" 0x61 (the CEC
 toggle; a TV that ignores it needs separate play/pause gestures), stop 0x45, next -> Skip Forward 0x4B,
 previous -> Skip Backward 0x4C, volume_up 0x41, volume_down 0x42, mute 0x43 (a toggle on the receiving side).
+
+The on-screen text (`OSD_TEXTS` overlaid with `CecSettings.osd_texts`) is feedback only: it is sent after a
+key press that went through, and its failure is logged but does not make the action count as failed.
+Gesture names and the tools' output go into log lines through `printable`.
 """
 
 from __future__ import annotations
@@ -33,10 +41,12 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Callable
+from typing import Callable
 
-from edge.settings import CecSettings
-from edge.sinks.base import ProcResult, event_field, last_line, new_counters, run_bounded
+from edge.events import GestureEvent
+from edge.settings import OSD_TEXTS, CecSettings
+from edge.sinks.base import new_counters, printable
+from edge.sinks.proc import ProcResult, last_line, run_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,9 @@ CEC_CLIENT_SOURCE = 4
 """The logical address libCEC takes first for a playback device (`-t p`): Playback Device 1."""
 OPCODE_USER_CONTROL_PRESSED = 0x44
 OPCODE_USER_CONTROL_RELEASED = 0x45
+OPCODE_SET_OSD_STRING = 0x64
+OSD_DISPLAY_DEFAULT = 0x00
+"""<Set OSD String> display control: show for the TV's default time (0x40: until cleared, 0x80: clear)."""
 
 UI_COMMANDS: dict[str, tuple[str, int]] = {
     "play": ("play", 0x44),
@@ -85,12 +98,21 @@ def cec_ctl_transmit_ok(stdout: str, messages: int) -> tuple[bool, str]:
     for line in stdout.splitlines():
         status = line.strip()
         if status.startswith("Tx") and ", OK" not in status:
-            return False, status
+            return False, printable(status)
     sequences = sum(1 for line in stdout.splitlines() if line.strip().startswith("Sequence:"))
     if sequences < messages:
         return False, (f"the kernel transmitted {sequences} of {messages} message(s) (no HDMI link, TV off, "
                        "or no logical address yet?)")
     return True, ""
+
+
+def cec_ctl_osd_argv(path: str, device: str, text: str) -> list[str]:
+    """cec-ctl's command line for <Set OSD String> `text` to the TV, shown for the TV's default time.
+
+    The text is checked at config time (`edge.settings.OSD_TEXT`): ASCII, at most 13 characters, and no comma,
+    which cec-ctl would take as the start of its next sub-option.
+    """
+    return [path, "-d", device, "-s", "-t", str(TV), "--set-osd-string", f"disp-ctl=default,osd={text}"]
 
 
 class CecSink:
@@ -109,6 +131,8 @@ class CecSink:
         self.logical_address: int | None = None
         self._audio_present: bool | None = None
         self._audio_checked_at: float | None = None
+        self.osd_texts = {**OSD_TEXTS, **settings.osd_texts}
+        """action -> the TV's on-screen text for it ('' or missing: none), used when `settings.osd` is on."""
 
     # -- Sink API -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -125,9 +149,9 @@ class CecSink:
         if self.settings.volume_target == "auto":
             self._detect_audio(kind, path)
 
-    def handle(self, action: str, event: Any) -> None:
-        """Press and release the UI command for `action` on its target; never raises for tool problems."""
-        gesture = event_field(event, "gesture", "?")
+    def handle(self, event: GestureEvent) -> None:
+        """Press and release the UI command for `event.action` on its target; never raises for tool problems."""
+        action, gesture = event.action, printable(event.gesture)
         if action not in UI_COMMANDS:
             self._drop(action, gesture, f"action {action!r} has no CEC user-control command")
             return
@@ -150,12 +174,17 @@ class CecSink:
             ok, why = self._send_cec_ctl(path, target, ui_name)
         else:
             ok, why = self._send_cec_client(path, target, code)
-        if ok:
-            self.counters["sent"] += 1
-            logger.info("cec: %s (%s) -> %s: %s (0x%02X) via %s", action, gesture, la_name(target), ui_name, code,
-                        kind)
-        else:
+        if not ok:
             self._fail(action, gesture, f"{kind} {ui_name} -> {la_name(target)}: {why}")
+            return
+        self.counters["sent"] += 1
+        logger.info("cec: %s (%s) -> %s: %s (0x%02X) via %s", action, gesture, la_name(target), ui_name, code, kind)
+        text = self.osd_texts.get(action, "")
+        if self.settings.osd and text:
+            ok, why = self._osd_cec_ctl(path, text) if kind == "cec-ctl" else self._osd_cec_client(path, text)
+            if not ok:
+                logger.warning("cec: on-screen text %r for %s (%s) failed: %s via %s", text, action, gesture, why,
+                               kind)
 
     def close(self) -> None:
         """Nothing to release: the kernel keeps the claimed address for the next run."""
@@ -188,7 +217,7 @@ class CecSink:
             return f"no answer within {timeout_s:g} s (killed)"
         if result.returncode != 0:
             detail = last_line(result.stderr) or last_line(result.stdout) or "no output"
-            return f"exit status {result.returncode}: {detail}"
+            return f"exit status {result.returncode}: {printable(detail)}"
         return ""
 
     # -- cec-ctl ----------------------------------------------------------------------------------------
@@ -203,7 +232,8 @@ class CecSink:
         if not numbers:
             # cec-ctl exits 0 without printing an address when the kernel refused the configuration.
             return (f"{self.settings.device} stayed unconfigured after claiming a playback-device address "
-                    f"({last_line(result.stderr) or 'no logical address reported'}); is it a CEC device?")
+                    f"({printable(last_line(result.stderr)) or 'no logical address reported'}); is it a CEC "
+                    "device?")
         address = int(numbers[-1])
         self._claimed_with = path
         if address >= 15:
@@ -229,6 +259,13 @@ class CecSink:
             return False, "the adapter lost its logical address; it is claimed again on the next action"
         return cec_ctl_transmit_ok(result.stdout, messages=2)
 
+    def _osd_cec_ctl(self, path: str, text: str) -> tuple[bool, str]:
+        result = self._run(cec_ctl_osd_argv(path, self.settings.device, text))
+        problem = self._problem(result, self.settings.timeout_s)
+        if problem:
+            return False, problem
+        return cec_ctl_transmit_ok(result.stdout, messages=1)
+
     def _poll_cec_ctl(self, path: str, address: int) -> bool | None:
         result = self._run([path, "-d", self.settings.device, "-s", "-t", str(address), "--poll"])
         problem = self._problem(result, self.settings.timeout_s)
@@ -251,10 +288,21 @@ class CecSink:
             if not problem:
                 errors = [x.strip() for x in result.stdout.splitlines() if x.strip().startswith("ERROR:")]
                 if errors:
-                    problem = errors[-1]
+                    problem = printable(errors[-1])
             if problem:
                 return False, f"{line!r}: {problem}"
         return True, ""
+
+    def _osd_cec_client(self, path: str, text: str) -> tuple[bool, str]:
+        payload = ":".join(f"{byte:02X}" for byte in text.encode("ascii"))
+        line = f"tx {CEC_CLIENT_SOURCE:X}{TV:X}:{OPCODE_SET_OSD_STRING:02X}:{OSD_DISPLAY_DEFAULT:02X}:{payload}"
+        result = self._run(self._cec_client_argv(path), input_text=line + "\n")
+        problem = self._problem(result, self.settings.timeout_s)
+        if not problem:
+            errors = [x.strip() for x in result.stdout.splitlines() if x.strip().startswith("ERROR:")]
+            if errors:
+                problem = printable(errors[-1])
+        return (False, f"{line!r}: {problem}") if problem else (True, "")
 
     def _poll_cec_client(self, path: str, address: int) -> bool | None:
         result = self._run(self._cec_client_argv(path), input_text=f"poll {address}\n")

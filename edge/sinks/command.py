@@ -1,19 +1,22 @@
 """Command sink: run a program per action (`[sinks.command.actions] play = ["argv0", "arg", ...]`).
 
-No shell: the argv runs as given, with a hard time limit (`CommandSettings.timeout_s`; on timeout the
-command's whole process group is killed). The command sees the event in its environment:
-GESTURE_EDGE_ACTION, GESTURE_EDGE_GESTURE, GESTURE_EDGE_CONFIDENCE. Actions with no command bound are
-dropped (counted, logged once per action name).
+No shell: the argv runs as given, in its own process group, with a hard time limit
+(`CommandSettings.timeout_s`). On timeout, and when gesture-edge exits while it runs, the command's whole
+process group is killed (`edge.sinks.proc`); only the tail of its output is kept (a command bound to `yes`
+cannot fill the memory). The command sees the event in its environment: GESTURE_EDGE_ACTION,
+GESTURE_EDGE_GESTURE, GESTURE_EDGE_CONFIDENCE. Actions with no command bound are dropped (counted, logged once
+per action name). Gesture names and the command's output go into log lines through `printable`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
+from edge.events import GestureEvent
 from edge.settings import CommandSettings
-from edge.sinks.base import event_field, last_line, new_counters, run_bounded
+from edge.sinks.base import new_counters, printable
+from edge.sinks.proc import last_line, run_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +38,9 @@ class CommandSink:
         for action, argv in sorted(self.settings.actions.items()):
             logger.debug("command: %s -> %s", action, list(argv))
 
-    def handle(self, action: str, event: Any) -> None:
-        """Run the command bound to `action`; never raises for command problems."""
-        gesture = str(event_field(event, "gesture", "?"))
+    def handle(self, event: GestureEvent) -> None:
+        """Run the command bound to `event.action`; never raises for command problems."""
+        action, gesture = event.action, printable(event.gesture)
         argv = self.settings.actions.get(action)
         if not argv:
             self.counters["dropped"] += 1
@@ -48,9 +51,8 @@ class CommandSink:
             return
         env = dict(os.environ)
         env["GESTURE_EDGE_ACTION"] = action
-        env["GESTURE_EDGE_GESTURE"] = gesture
-        confidence = event_field(event, "confidence")
-        env["GESTURE_EDGE_CONFIDENCE"] = "" if confidence is None else f"{float(confidence):.4f}"
+        env["GESTURE_EDGE_GESTURE"] = event.gesture
+        env["GESTURE_EDGE_CONFIDENCE"] = f"{float(event.confidence):.4f}"
         result = run_bounded(list(argv), self.settings.timeout_s, env=env)
         if result.error:
             problem = f"cannot run {argv[0]!r}: {result.error}"
@@ -58,10 +60,10 @@ class CommandSink:
             problem = f"still running after {self.settings.timeout_s:g} s: killed"
         elif result.returncode != 0:
             output = last_line(result.stderr) or last_line(result.stdout) or "no output"
-            problem = f"exit status {result.returncode}: {output}"
+            problem = f"exit status {result.returncode}: {printable(output)}"
         else:
             self.counters["sent"] += 1
-            logger.info("command: %s (%s) -> %s", action, gesture, argv[0])
+            logger.info("command: %s (%s) -> %s", action, gesture, printable(argv[0]))
             return
         self.counters["failed"] += 1
         logger.warning("command: %s (%s) failed: %s", action, gesture, problem)

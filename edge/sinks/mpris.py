@@ -1,29 +1,41 @@
 """MPRIS sink: control a media player on the D-Bus session bus (mpv, VLC, Kodi, browsers, Spotify...).
 
 Blocking jeepney calls, each bounded by `MprisSettings.timeout_s`; the sink runs on its own worker thread
-(see `edge.sinks.base.Dispatcher`), never on the frame loop.
+(see `edge.sinks.dispatch.Dispatcher`), never on the frame loop.
 
 Which player: `MprisSettings.player` when set: a full bus name (`org.mpris.MediaPlayer2.vlc`: exactly that
 one), or the part after `org.mpris.MediaPlayer2.` (`mpv` matches `mpv` and its instances `mpv.instance1234`;
-when nothing matches that way, any name starting with it: `spot` -> `spotify`). Among the candidates (every
-player when `player` is empty): the one that is Playing, else the one most recently seen Playing or
-controlled by us, else the first by name. `playerctld` (a proxy for other players) is ignored.
+when nothing matches that way, any name starting with it: `spot` -> `spotify`). A player that owns several
+names (VLC: `vlc` and `vlc.instance<PID>`) is one candidate, under its first name (by `GetNameOwner`), so a
+frozen player costs one timeout per action, not one per name. Among the candidates (every player when
+`player` is empty): the one that is Playing, else the one most recently seen Playing or controlled by us,
+else the first by name; a player that does not answer the status query is only chosen when every one is
+silent. `playerctld` (a proxy for other players) is ignored.
 
-Volume: MPRIS volume is 0..1 (some players allow more; we clamp to [0, 1]). `mute` sets the volume to 0 and
-remembers the previous volume; a second `mute` while the volume is still 0 restores it.
+Resume: a `play` goes to the player that we paused or stopped (pause, stop, or play_pause on a Playing
+player) within the last `MprisSettings.resume_window_s`, even when another player is Playing, unless a
+player that was not Playing at that pause has started since (the user moved on to something else).
+
+Volume: MPRIS volume is nominally 0..1; some players allow more (VLC up to 2.5, mpv 1.3). volume_up stops at
+1.0 but never lowers a volume that is above it already; volume_down and mute only go down, to at least 0.
+`mute` sets the volume to 0 and remembers the previous volume; a second `mute` while the volume is still 0
+restores it.
 
 Failures never raise: one log line per dropped/failed action, counted, and the next action reconnects.
+Gesture names and texts from players go into log lines through `printable`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import Any, Callable
 
+from edge.events import GestureEvent
 from edge.settings import MprisSettings
-from edge.sinks.base import event_field, new_counters
+from edge.sinks.base import new_counters, printable
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +53,8 @@ METHODS = {
     "previous": "Previous",
 }
 VOLUME_ACTIONS = ("volume_up", "volume_down", "mute")
+PAUSING_ACTIONS = ("pause", "stop")
+"""Actions after which the next `play` resumes this player (play_pause too, when it was Playing)."""
 
 # Errors that mean "the player is gone" rather than "the player failed".
 _VANISHED_ERRORS = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner")
@@ -66,26 +80,41 @@ def session_bus_address(environ: dict[str, str] | None = None) -> str | None:
 
 
 def _open_connection(address: str, timeout_s: float) -> Any:
-    """A blocking jeepney connection whose authentication *and* Hello are bounded by `timeout_s`."""
-    from jeepney.bus import get_bus
-    from jeepney.bus_messages import message_bus
-    from jeepney.io.blocking import DBusConnection, DBusConnectionBase, Proxy, prep_socket
-    from jeepney.io.common import MessageFilters
+    """A blocking jeepney connection whose authentication *and* Hello are bounded by `timeout_s` together.
 
-    class _BoundedConnection(DBusConnection):
-        # jeepney's own constructor sends Hello without a time limit; a hung bus would hang us forever.
-        def __init__(self, sock: Any) -> None:
-            DBusConnectionBase.__init__(self, sock, enable_fds=False)
-            self._filters = MessageFilters()
-            self.bus_proxy = Proxy(message_bus, self, timeout=timeout_s)
-            self.unique_name = self.bus_proxy.Hello()[0]
+    Public jeepney API only: `open_dbus_connection` bounds authentication (`auth_timeout`) but then waits for
+    the bus's Hello reply without a limit, so it runs on a helper thread; a bus that has not answered within
+    `timeout_s` raises TimeoutError here, and the helper closes the connection if it ever arrives.
+    """
+    from jeepney.io.blocking import open_dbus_connection
 
-    sock = prep_socket(get_bus(address), enable_fds=False, timeout=timeout_s)
-    try:
-        return _BoundedConnection(sock)
-    except BaseException:
-        sock.close()
-        raise
+    lock = threading.Lock()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def connect() -> None:
+        try:
+            conn = open_dbus_connection(bus=address, auth_timeout=timeout_s)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the caller
+            with lock:
+                outcome["error"] = exc
+        else:
+            with lock:
+                if outcome.get("abandoned"):
+                    conn.close()
+                else:
+                    outcome["conn"] = conn
+        done.set()
+
+    threading.Thread(target=connect, name="mpris-connect", daemon=True).start()
+    done.wait(timeout_s)
+    with lock:
+        if "conn" in outcome:
+            return outcome["conn"]
+        if "error" in outcome:
+            raise outcome["error"]
+        outcome["abandoned"] = True
+    raise TimeoutError(f"no answer within {timeout_s:g} s")
 
 
 def short_name(bus_name: str) -> str:
@@ -108,6 +137,8 @@ class MprisSink:
         self._last_active: dict[str, float] = {}
         """bus name -> when we last saw it Playing or controlled it."""
         self._volume_before_mute: dict[str, float] = {}
+        self._paused: tuple[str, float, frozenset[str]] | None = None
+        """(bus name, when, the other players Playing then) of the last player we paused or stopped."""
         self.last_player: str | None = None
         """The bus name the last action went to (for status lines and tests)."""
 
@@ -119,9 +150,9 @@ class MprisSink:
         except _Drop as exc:
             logger.warning("mpris: %s; will retry on the next action", exc)
 
-    def handle(self, action: str, event: Any) -> None:
-        """Send `action` to the chosen player; never raises for bus or player problems."""
-        gesture = event_field(event, "gesture", "?")
+    def handle(self, event: GestureEvent) -> None:
+        """Send `event.action` to the chosen player; never raises for bus or player problems."""
+        action, gesture = event.action, printable(event.gesture)
         if action not in METHODS and action not in VOLUME_ACTIONS:
             self._drop(action, gesture, f"action {action!r} has no MPRIS equivalent")
             return
@@ -189,10 +220,6 @@ class MprisSink:
         return unwrap_msg(conn.send_and_get_reply(msg, timeout=self.settings.timeout_s))
 
     # -- players ----------------------------------------------------------------------------------------
-    def list_players(self) -> list[str]:
-        """Bus names of the MPRIS players on the bus now, sorted (connects if needed; raises on bus errors)."""
-        return self._list_players(self._connection())
-
     def _list_players(self, conn: Any) -> list[str]:
         from jeepney.bus_messages import message_bus
 
@@ -222,8 +249,26 @@ class MprisSink:
         family = [p for p in players if short_name(p) == wanted or short_name(p).startswith(wanted + ".")]
         return family or [p for p in players if short_name(p).startswith(wanted)]
 
-    def choose_player(self, conn: Any, players: list[str]) -> str:
-        """The player an action goes to (see the module docstring); raises _Drop when there is none."""
+    def _one_per_owner(self, conn: Any, players: list[str]) -> list[str]:
+        """The first name (by name order) of each unique bus owner: VLC owns `vlc` and `vlc.instance<PID>`."""
+        from jeepney.bus_messages import message_bus
+        from jeepney.wrappers import DBusErrorResponse
+
+        owners: set[str] = set()
+        unique = []
+        for player in players:
+            try:
+                (owner,) = self._call(conn, message_bus.GetNameOwner(player))
+            except DBusErrorResponse:
+                continue  # left the bus since ListNames
+            if owner not in owners:
+                owners.add(owner)
+                unique.append(player)
+        return unique
+
+    def choose_player(self, conn: Any, players: list[str], action: str = "") -> tuple[str, frozenset[str]]:
+        """The player `action` goes to (see the module docstring) and the candidates seen Playing (only asked
+        when there is more than one); raises _Drop when there is none."""
         if not players:
             raise _Drop("no MPRIS player on the session bus (is a player running, as this user?)")
         candidates = players
@@ -232,17 +277,38 @@ class MprisSink:
             if not candidates:
                 raise _Drop(f"no MPRIS player matches sinks.mpris.player = {self.settings.player!r} "
                             f"(players on the bus: {', '.join(short_name(p) for p in players)})")
+        candidates = self._one_per_owner(conn, candidates)
+        if not candidates:
+            raise _Drop("no MPRIS player on the session bus (is a player running, as this user?)")
         if len(candidates) == 1:
-            return candidates[0]
+            return candidates[0], frozenset()
         now = self._clock()
-        playing = []
-        for player in candidates:
-            if self._status(conn, player) == "Playing":
-                playing.append(player)
-                self._last_active[player] = now
-        pool = playing or [p for p in candidates if p in self._last_active] or candidates
+        statuses = {player: self._status(conn, player) for player in candidates}
+        playing = [p for p in candidates if statuses[p] == "Playing"]
+        for player in playing:
+            self._last_active[player] = now
+        # A player that did not answer its status is hung (or gone): it would cost a second timeout.
+        answering = [p for p in candidates if statuses[p] is not None] or candidates
+        if action == "play":
+            resumed = self._to_resume(answering, playing, now)
+            if resumed is not None:
+                return resumed, frozenset(playing)
+        pool = playing or [p for p in answering if p in self._last_active] or answering
         # Most recently active first; ties (and never-seen players) keep name order.
-        return max(pool, key=lambda p: (self._last_active.get(p, float("-inf")), -pool.index(p)))
+        return max(pool, key=lambda p: (self._last_active.get(p, float("-inf")), -pool.index(p))), \
+            frozenset(playing)
+
+    def _to_resume(self, candidates: list[str], playing: list[str], now: float) -> str | None:
+        """The player a `play` resumes: the one we paused within the window, unless the user moved on."""
+        if self._paused is None:
+            return None
+        player, paused_at, playing_then = self._paused
+        if (player not in candidates or player in playing or self.settings.resume_window_s <= 0
+                or now - paused_at > self.settings.resume_window_s):
+            return None
+        if any(p not in playing_then for p in playing):
+            return None  # something started playing after our pause: the user's newer choice wins
+        return player
 
     # -- actions ----------------------------------------------------------------------------------------
     def _perform(self, conn: Any, action: str) -> tuple[str, str]:
@@ -253,7 +319,7 @@ class MprisSink:
             players = self._list_players(conn)
         except DBusErrorResponse as exc:
             raise _Fail(f"the bus refused ListNames: {exc.name}") from None
-        player = self.choose_player(conn, players)
+        player, playing = self.choose_player(conn, players, action)
         try:
             try:
                 can_control = bool(self._get(conn, player, "CanControl"))
@@ -275,24 +341,31 @@ class MprisSink:
             if exc.name in _VANISHED_ERRORS:
                 self._forget(player)
                 raise _Drop(f"player {short_name(player)} vanished") from None
-            raise _Fail(f"player {short_name(player)} answered {exc.name}: {_first(exc.data)}") from None
+            raise _Fail(f"player {short_name(player)} answered {exc.name}: {printable(_first(exc.data))}") \
+                from None
         except TimeoutError:
             raise _Fail(f"player {short_name(player)} did not answer within {self.settings.timeout_s:g} s") \
                 from None
-        self._last_active[player] = self._clock()
+        now = self._clock()
+        self._last_active[player] = now
         self.last_player = player
+        if action in PAUSING_ACTIONS or (action == "play_pause" and player in playing):
+            self._paused = (player, now, playing - {player})
+        elif action in ("play", "play_pause") and self._paused is not None and self._paused[0] == player:
+            self._paused = None
         return player, detail
 
     def _new_volume(self, player: str, action: str, before: float) -> float:
         step = self.settings.volume_step
         if action == "volume_up":
-            return min(1.0, max(0.0, before + step))
+            # The ceiling is 1.0, or the current level when the player allows more (VLC at 125 %).
+            return max(0.0, min(before + step, max(1.0, before)))
         if action == "volume_down":
-            return min(1.0, max(0.0, before - step))
+            return max(0.0, before - step)
         # mute: a second mute (volume still 0) restores what the first one saved.
         saved = self._volume_before_mute.pop(player, None)
         if saved is not None and before <= 1e-6:
-            return min(1.0, max(0.0, saved))
+            return max(0.0, saved)
         if before > 1e-6:
             self._volume_before_mute[player] = before
         return 0.0
@@ -300,6 +373,8 @@ class MprisSink:
     def _forget(self, player: str) -> None:
         self._last_active.pop(player, None)
         self._volume_before_mute.pop(player, None)
+        if self._paused is not None and self._paused[0] == player:
+            self._paused = None
 
     # -- accounting -------------------------------------------------------------------------------------
     def _drop(self, action: str, gesture: str, why: str) -> None:

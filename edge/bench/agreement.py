@@ -22,15 +22,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.bench_latency import BenchError
-from edge.bench_report import Progress, machine_info
+from edge.bench import BenchError
+from edge.bench.output import Progress, machine_info
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +139,8 @@ def run_agreement(settings: AgreementSettings) -> dict[str, Any]:
     except BundleError as exc:
         raise BenchError(str(exc)) from None
     bundles = mixed_bundles(integer, reference)
-    per_stream, pooled = [], {name: [] for name in bundles}
+    per_stream: list[dict[str, Any]] = []
+    pooled: dict[str, list[np.ndarray]] = {name: [] for name in bundles}
     started = time.monotonic()
     bar = Progress(len(settings.streams) * len(bundles), "agreement", enabled=settings.progress)
     try:
@@ -159,7 +159,7 @@ def run_agreement(settings: AgreementSettings) -> dict[str, Any]:
     finally:
         bar.close()
     everything = {name: np.concatenate(parts) for name, parts in pooled.items()}
-    total = {"windows": len(everything["float"]), "close_calls": close_calls(everything["float"]),
+    total: dict[str, Any] = {"windows": len(everything["float"]), "close_calls": close_calls(everything["float"]),
              **{name: compare(everything[name], everything["float"]) for name in PIPELINES}}
     for name in PIPELINES:  # window indexes only mean something per stream
         total[name].pop("flip_windows")

@@ -13,13 +13,18 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.bench_latency import BenchError
-from edge.bench_report import load_average, machine_info
+import numpy as np
+
+from edge.bench import BenchError
+from edge.bench.output import load_average, machine_info
+from edge.errors import one_line
 from edge.metrics import DEFAULT_MAX_LAG_S, StreamScore, Truth, TruthError, load_truth, score_stream
+from edge.taps import WindowRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,10 @@ class EventsSettings:
     """gesture-edge config file: decision settings and action overrides."""
     max_lag_s: float = DEFAULT_MAX_LAG_S
     progress: bool = True
+    keep_windows: bool = False
+    """Keep every window's end time and probabilities in the report (streams[i]["windows"], for --plot)."""
+    precision: str = "int8"
+    """int8: the bundle's integer models; float: its float/ references (int8-vs-float event comparisons)."""
 
 
 def read_truths(streams: tuple[Path, ...]) -> list[Truth]:
@@ -60,16 +69,16 @@ def read_truths(streams: tuple[Path, ...]) -> list[Truth]:
     return truths
 
 
-def stream_events(config: Any, stream: Path) -> tuple[list[Any], int]:
+def stream_events(config: Any, stream: Path, taps: Sequence[Any] = ()) -> tuple[list[Any], int]:
     """Run `gesture-edge run`'s frame loop (`edge.app.App`) over one stream, without sinks.
 
-    Returns the events it emitted and the model frames it processed.
+    Returns the events it emitted and the model frames it processed; `taps` see every frame (edge.taps).
     """
     from edge.app import App
 
     runtime = dataclasses.replace(config.runtime, source=str(stream), realtime=False)
     app = App(dataclasses.replace(config, runtime=runtime), source=None, sinks=[], clock=time.monotonic,
-              notifier=None, reload_config=None, source_options=None, max_frames=None)
+              notifier=None, reload_config=None, source_options=None, max_frames=None, taps=taps)
     app.run()
     return list(app.events), app.frames
 
@@ -110,6 +119,13 @@ def targets(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def decision_source(config: Path | None, bundle_block: Any) -> str:
+    """Where the decision settings come from, in words (resolution: edge.settings.resolve_decision)."""
+    if bundle_block:
+        return "the bundle's decision block" + (f", the keys {config} sets over it" if config else "")
+    return str(config) if config else "built-in defaults"
+
+
 def runtime_config(settings: EventsSettings) -> Any:
     """The app's Config: the --config file's (decision settings, actions) or the defaults, with the
     benchmark's bundle, backend, threads and hop."""
@@ -124,7 +140,8 @@ def runtime_config(settings: EventsSettings) -> Any:
         except ConfigError as exc:
             raise BenchError(str(exc)) from None
     runtime = dataclasses.replace(config.runtime, bundle=str(settings.bundle), backend=settings.backend,
-                                  num_threads=settings.threads, hop_frames=settings.hop_frames, realtime=False)
+                                  num_threads=settings.threads, hop_frames=settings.hop_frames, realtime=False,
+                                  precision=settings.precision)
     return dataclasses.replace(config, runtime=runtime)
 
 
@@ -133,19 +150,17 @@ def run_events(settings: EventsSettings) -> dict[str, Any]:
     from edge.bundle import BundleError, load_bundle
 
     truths = read_truths(settings.streams)
-    try:
-        import edge.app  # noqa: F401
-    except ImportError as exc:
-        raise BenchError(f"the runtime is incomplete here ({exc}): gesture-bench events runs edge.app") from None
     config = runtime_config(settings)
     try:
-        bundle = load_bundle(settings.bundle, backend=settings.backend, num_threads=settings.threads)
+        bundle = load_bundle(settings.bundle, backend=settings.backend, num_threads=settings.threads,
+                             precision=settings.precision)
     except BundleError as exc:
         raise BenchError(str(exc)) from None
     manifest = bundle.manifest
     if not 1 <= settings.hop_frames <= manifest.frames_per_clip:
         raise BenchError(f"--hop {settings.hop_frames}: expected 1..{manifest.frames_per_clip} (frames per clip)")
     from edge.decision import merged_actions
+    from edge.settings import resolve_decision
 
     actions = merged_actions(manifest.actions, config.actions)
     for truth in truths:
@@ -161,10 +176,11 @@ def run_events(settings: EventsSettings) -> dict[str, Any]:
         if settings.progress:
             print(f"[{number}/{len(truths)}] {path} ({truth.duration_s:.0f} s)", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
+        recorder = WindowRecorder()
         try:
-            events, frames = stream_events(config, path)
+            events, frames = stream_events(config, path, [recorder] if settings.keep_windows else [])
         except Exception as exc:  # noqa: BLE001 - the app's one-line errors (source, bundle, config)
-            raise BenchError(f"{path}: the runtime failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+            raise BenchError(f"{path}: the runtime failed: {one_line(exc)}") from None
         wall_s = time.perf_counter() - t0
         score = score_stream(truth, events, actions, settings.max_lag_s)
         total.add(score)
@@ -177,17 +193,23 @@ def run_events(settings: EventsSettings) -> dict[str, Any]:
             "truth_events": [dataclasses.asdict(e) for e in truth.events],
             "events": [_event_record(e, lag_by_t) for e in sorted(events, key=lambda e: float(e.t_s))],
         })
+        if settings.keep_windows:
+            t_s, probs = recorder.arrays()
+            streams[-1]["windows"] = {"t_s": np.round(t_s, 4).tolist(), "probs": np.round(probs, 4).tolist()}
     summary = total.summary(manifest.model_fps)
     return {
         "tool": "gesture-bench events",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
         "bundle": {"path": str(settings.bundle), "labels": list(manifest.labels),
+                   "background_label": manifest.background_label,
                    "frames_per_clip": manifest.frames_per_clip, "model_fps": manifest.model_fps,
                    "backend": f"{bundle.backend.name} {bundle.backend.version}"},
-        "settings": {"threads": settings.threads, "hop_frames": settings.hop_frames, "max_lag_s": settings.max_lag_s,
-                     "decision_config": str(settings.config) if settings.config else "built-in defaults",
-                     "decision": dataclasses.asdict(config.decision), "actions": actions},
+        "settings": {"precision": settings.precision, "threads": settings.threads,
+                     "hop_frames": settings.hop_frames, "max_lag_s": settings.max_lag_s,
+                     "decision_config": decision_source(settings.config, manifest.decision),
+                     "decision": dataclasses.asdict(resolve_decision(config, manifest.decision)),
+                     "actions": actions},
         "runtime_path": RUNTIME_PATH,
         "definitions": {
             "matching": (f"an event belongs to a truth gesture when its t_s is in [start_s, end_s + "

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from edge.manifest import write_text_atomic
+from edge.fileio import atomic_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def max_rss_mb(who: int | None = None) -> float:
     return rusage_mb(usage.ru_maxrss)
 
 
-def memory_mb() -> dict[str, float]:
+def memory_mb() -> dict[str, Any]:
     """This process's current RSS and its own peak (VmRSS, VmHWM from /proc; getrusage elsewhere), MiB."""
     try:
         fields = {}
@@ -230,13 +230,10 @@ def import_pyplot() -> Any:
 
 def save_figure(fig: Any, path: Path) -> None:
     """Save a figure atomically (temp file + rename) and close it."""
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, f".tmp{path.suffix}") as tmp:  # the suffix picks matplotlib's format
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
     finally:
-        if tmp.exists():
-            tmp.unlink()
         import matplotlib.pyplot as plt
 
         plt.close(fig)

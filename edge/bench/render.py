@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.bench_report import fmt, import_pyplot, markdown_table, save_figure, text_table
+from edge.bench.latency import COMPUTE_STAGES, STAGES
+from edge.bench.output import fmt, import_pyplot, markdown_table, save_figure, text_table
 
-STAGE_COLUMNS = ("capture", "preprocess", "features", "recurrent", "decision", "dispatch", "compute", "total")
+STAGE_COLUMNS = (*STAGES, "compute", "total")
 
 
 def _label(run: dict[str, Any]) -> str:
@@ -34,8 +35,9 @@ def _header_lines(report: dict[str, Any]) -> list[str]:
     return [
         f"machine: {machine['cpu']} x{machine['cpu_count']}, {machine['platform']}, Python {machine['python']}",
         f"load average (1/5/15 min): start {load.get('start')}, end {load.get('end')}",
-        f"bundle: {bundle['path']} ({bundle['input_size_hw'][0]}x{bundle['input_size_hw'][1]}, T={bundle['frames_per_clip']}, "
-        f"{bundle['model_fps']:g} fps, {bundle['quantization']}, {bundle['cell']}); hop {settings['hop_frames']} frames",
+        f"bundle: {bundle['path']} ({bundle['input_size_hw'][0]}x{bundle['input_size_hw'][1]}, "
+        f"T={bundle['frames_per_clip']}, {bundle['model_fps']:g} fps, {bundle['quantization']}, {bundle['cell']}); "
+        f"hop {settings['hop_frames']} frames",
         "model files: " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in bundle["files"].items()),
         f"source: {src}",
         f"frames: {frames}; threads {','.join(map(str, settings['threads']))}; "
@@ -134,7 +136,7 @@ def latency_plot(report: dict[str, Any], path: Path) -> None:
     """Box plots (whiskers p5-p95, triangle = mean) of each stage's per-frame time, one box per variant."""
     plt = import_pyplot()
     runs = _ok_runs(report)
-    stages = [s for s in ("features", "recurrent", "decision", "dispatch", "compute", "total")
+    stages = [s for s in (*COMPUTE_STAGES, "compute", "total")
               if any(s in r.get("samples_ms", {}) for r in runs)]
     columns = 3
     rows = max(1, -(-len(stages) // columns))
@@ -239,11 +241,19 @@ def events_markdown(report: dict[str, Any]) -> str:
                       "Matching: " + report["definitions"]["matching"], ""])
 
 
+GESTURE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                   "tab:olive", "tab:cyan")
+
+
 def events_plot(report: dict[str, Any], path: Path) -> None:
-    """Decision-lag histogram and per-gesture outcome bars."""
+    """Decision-lag histogram and per-gesture outcome bars, then one panel per stream: every gesture's window
+    probability over time against the stream's ground truth (shaded), the thresholds and the events."""
     plt = import_pyplot()
-    fig, (ax_lag, ax_bar) = plt.subplots(1, 2, figsize=(11, 4))
-    lags = [e["lag_ms"] for s in report["streams"] for e in s["events"] if e.get("lag_ms") is not None]
+    streams = report["streams"]
+    fig = plt.figure(figsize=(12, 4 + 2.4 * len(streams)))
+    grid = fig.add_gridspec(1 + len(streams), 2, height_ratios=[1.6] + [1.0] * len(streams))
+    ax_lag, ax_bar = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    lags = [e["lag_ms"] for s in streams for e in s["events"] if e.get("lag_ms") is not None]
     if lags:
         ax_lag.hist(lags, bins=min(30, max(5, len(lags) // 2)), color="tab:blue", alpha=0.8)
         ax_lag.axvline(float(np.median(lags)), color="black", linestyle="--", label="median")
@@ -260,7 +270,49 @@ def events_plot(report: dict[str, Any], path: Path) -> None:
     ax_bar.set_xticks(x, names, rotation=20)
     ax_bar.set_title("outcomes per gesture")
     ax_bar.legend()
+    labels = report["bundle"]["labels"]
+    background = report["bundle"].get("background_label")
+    decision = report["settings"].get("decision", {})
+    colours = {label: GESTURE_COLOURS[i % len(GESTURE_COLOURS)]
+               for i, label in enumerate(lb for lb in labels if lb != background)}
+    for row, stream in enumerate(streams, start=1):
+        _stream_panel(fig.add_subplot(grid[row, :]), stream, labels, colours, decision)
+    fig.tight_layout()
     save_figure(fig, path)
+
+
+def _stream_panel(ax: Any, stream: dict[str, Any], labels: list[str], colours: dict[str, str],
+                  decision: dict[str, Any]) -> None:
+    """One stream: gesture probabilities per window, truth intervals, thresholds, events (o hit, x not)."""
+    for truth in stream["truth_events"]:
+        ax.axvspan(truth["start_s"], truth["end_s"], color=colours.get(truth["gesture"], "0.5"), alpha=0.18,
+                   linewidth=0)
+    windows = stream.get("windows")
+    if windows and windows["t_s"]:
+        t_s, probs = np.asarray(windows["t_s"]), np.asarray(windows["probs"])
+        for i, label in enumerate(labels):
+            if label in colours:
+                ax.plot(t_s, probs[:, i], color=colours[label], linewidth=0.9, label=label)
+    else:
+        ax.text(0.5, 0.5, "no window recorded", transform=ax.transAxes, ha="center", va="center")
+    for label, colour in colours.items():
+        threshold = decision.get("thresholds", {}).get(label, decision.get("threshold"))
+        if threshold is not None:
+            ax.axhline(threshold, color=colour, linestyle=":", linewidth=0.8)
+    for event in stream["events"]:
+        hit = event.get("lag_ms") is not None
+        ax.plot(event["t_s"], event["confidence"] if event.get("confidence") is not None else 1.0,
+                "o" if hit else "x", color=colours.get(event["gesture"], "black"), markersize=7,
+                markerfacecolor="none" if hit else None, markeredgewidth=1.5)
+    s = stream["summary"]
+    ax.set_title(f"{stream['name']}: {s['exact']}/{s['truth_gestures']} exact, {s['false']} false "
+                 "(shaded: truth; o: hit, x: false or doubled; dotted: thresholds)", fontsize=9)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlim(0, stream["duration_s"])
+    ax.set_xlabel("stream time (s): window end")
+    ax.set_ylabel("probability")
+    ax.legend(fontsize=7, loc="upper right", ncol=len(colours))
+    ax.grid(alpha=0.3)
 
 
 # -- rss --------------------------------------------------------------------------------------------------
@@ -269,7 +321,8 @@ def _rss_lines(report: dict[str, Any]) -> list[str]:
     heavy = report.get("heavy_modules")
     return [
         f"command: {report['child_command']}",
-        f"exit status: {report['returncode']}; wall {report['wall_s']:.1f} s; load average {report.get('load_average')}",
+        f"exit status: {report['returncode']}; wall {report['wall_s']:.1f} s; "
+        f"load average {report.get('load_average')}",
         f"peak RSS of the child: {report['peak_rss_mb']:.1f} MiB (own VmHWM {fmt(report['vm_hwm_mb'], 1)} MiB; "
         f"os.wait4 ru_maxrss {report['wait4_ru_maxrss_mb']:.1f} MiB, which includes this parent's "
         f"{report['parent_peak_rss_mb_at_start']:.1f} MiB inherited high-water mark)",

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.bench_latency import DEFAULT_STREAM, REPO_ROOT, BenchError
-from edge.bench_report import load_average, max_rss_mb, rusage_mb
+from edge.bench import BenchError
+from edge.bench.latency import DEFAULT_STREAM, PACKAGE_PARENT
+from edge.bench.output import load_average, max_rss_mb, rusage_mb
 
 HEAVY_MODULES = ("tensorflow", "keras", "convert", "mediapipe", "torch", "jax")
 TARGET_PEAK_RSS_MB = 150.0
@@ -53,7 +54,7 @@ class RssSettings:
 
     bundle: Path
     source: str | None = None
-    """Video file; None: the bundled demo stream."""
+    """Video file; None: DEFAULT_STREAM in the working directory."""
     config: Path | None = None
     edge_args: tuple[str, ...] = ()
     """Extra arguments for `gesture-edge run`."""
@@ -62,15 +63,21 @@ class RssSettings:
 
 def run_rss(settings: RssSettings) -> dict[str, Any]:
     """Run `gesture-edge run` once in a child and report its peak RSS."""
-    source = Path(settings.source) if settings.source else DEFAULT_STREAM
-    if not source.exists():
-        raise BenchError(f"--source {source}: not found")
+    if settings.source is None:
+        source = DEFAULT_STREAM
+        if not source.is_file():
+            raise BenchError(f"--source not given and no {DEFAULT_STREAM} in the working directory {Path.cwd()}: "
+                             "pass --source FILE")
+    else:
+        source = Path(settings.source)
+        if not source.exists():
+            raise BenchError(f"--source {source}: not found")
     argv = ["run", "--bundle", str(settings.bundle), "--source", str(source)]
     if settings.config is not None:
         argv += ["--config", str(settings.config)]
     argv += list(settings.edge_args)
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(PACKAGE_PARENT) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="gesture-bench-rss-") as tmp:
         out = Path(tmp) / "child.json"
         err_path = Path(tmp) / "stderr.txt"
