@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from edge.fileio import atomic_path, write_text_atomic
 
 BIN = Path(sys.executable).parent
 BACKGROUND_STREAM_S = 900
@@ -83,22 +83,21 @@ def alter(stream: Path, out: Path, kind: str, seed: int) -> Path:
     cap = cv2.VideoCapture(str(stream))
     fps = cap.get(cv2.CAP_PROP_FPS)
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if kind == "mjpg" else "FFV1"))
-    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (width, height))
-    if kind == "mjpg":
-        writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 50)
     rng = np.random.default_rng(seed)
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if kind == "noise":
-            noise = rng.integers(-4, 5, size=frame.shape, dtype=np.int16)
-            frame = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-        writer.write(frame)
-    writer.release()
-    os.replace(tmp, target)
+    with atomic_path(target, suffix=target.suffix) as tmp:
+        writer = cv2.VideoWriter(str(tmp), fourcc, fps, (width, height))
+        if kind == "mjpg":
+            writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 50)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if kind == "noise":
+                noise = rng.integers(-4, 5, size=frame.shape, dtype=np.int16)
+                frame = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+            writer.write(frame)
+        writer.release()
     shutil.copyfile(stream.with_name(stream.stem + ".truth.json"), truth)
     return target
 
@@ -200,12 +199,8 @@ def main() -> int:
     lines += [f"| {name} | {value} | {target} | {'met' if ok else 'MISSED'} |" for name, value, target, ok in rows]
     text = "\n".join(lines) + "\n"
     print(text)
-    for name, content in (("summary.md", text), ("summary.json", json.dumps({"figures": figures,
-                                                                            "met": verdicts}, indent=1) + "\n")):
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-        os.replace(tmp, out / name)
+    write_text_atomic(out / "summary.md", text)
+    write_text_atomic(out / "summary.json", json.dumps({"figures": figures, "met": verdicts}, indent=1) + "\n")
     return 1 if args.check and not all(verdicts.values()) else 0
 
 

@@ -51,12 +51,17 @@ def demo_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _root_log_level_restored() -> Iterator[None]:
-    """A CLI run in-process (basicConfig(force=True) at info) must not change what later tests' caplog sees."""
+def _root_logging_restored() -> Iterator[None]:
+    """A CLI run in-process (basicConfig at info, a handler on that test's captured stderr) must not change
+    what later tests' caplog sees, nor leave a handler writing to a stream pytest has closed."""
     root = logging.getLogger()
-    level = root.level
+    level, handlers = root.level, list(root.handlers)
     yield
     root.setLevel(level)
+    for handler in list(root.handlers):
+        if handler not in handlers and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+            handler.close()
 
 
 # --- markers (the quick loop: pytest -m "not slow and not convert") ------------------------------------
