@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Release check: the edge install and run on an emulated arm64 Debian, compared with this machine (x86).
 #
-#   scripts/check-arm64.sh [trixie|bookworm] [--bundle DIR] [--rebuild] [--prepare] [--strict]
+#   scripts/check-arm64.sh [trixie|bookworm] [--bundle DIR] [--cpu cortex-a72|cortex-a76] [--rebuild]
+#                          [--prepare] [--strict]
 #
 # 1. Builds (or reuses) an arm64 Debian root from Debian's own packages (qemu-user-static, mmdebstrap) under
 #    ${GESTURE_ARM64_CACHE:-~/.cache/gesture-edge-arm64}/RELEASE. Under emulation that takes 25-40 minutes;
@@ -17,13 +18,16 @@
 #
 # Needs root (or sudo) for the chroot; the host must be Debian/Ubuntu with the project set up
 # (scripts/setup.sh) when no --bundle is given, to convert the demo model. Results: out/arm64-RELEASE/.
-# Known emulator trap, handled here: qemu 7.2 (Debian 12) shows the host's x86 /proc/cpuinfo to the arm64
-# process and XNNPACK crashes while loading a model, so a Raspberry Pi 4 cpuinfo is bind-mounted over it.
+# Known emulator traps, handled here: qemu 7.2 (Debian 12) shows the host's x86 /proc/cpuinfo to the arm64
+# process and XNNPACK crashes while loading a model, so a Raspberry Pi 4 cpuinfo is bind-mounted over it; and
+# qemu's default "max" CPU offers instructions (newer than any Pi's) whose emulation gives XNNPACK's int8 kernels
+# wrong results (every window alike), so the emulated CPU is the Pi's own: QEMU_CPU=cortex-a72 (Pi 4), or
+# --cpu cortex-a76 for a Pi 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-release=trixie bundle="" rebuild=0 strict=0 prepare=0
+release=trixie bundle="" rebuild=0 strict=0 prepare=0 cpu=cortex-a72
 while [ $# -gt 0 ]; do
   case "$1" in
     trixie|bookworm) release=$1 ;;
@@ -31,8 +35,9 @@ while [ $# -gt 0 ]; do
     --rebuild) rebuild=1 ;;
     --strict) strict=1 ;;
     --prepare) prepare=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    *) echo "check-arm64: error: unknown argument '$1' (expected trixie, bookworm, --bundle DIR, --rebuild, --prepare, --strict)" >&2
+    --cpu) cpu=${2:?--cpu needs a qemu CPU name, e.g. cortex-a72 or cortex-a76}; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "check-arm64: error: unknown argument '$1' (expected trixie, bookworm, --bundle DIR, --cpu NAME, --rebuild, --prepare, --strict)" >&2
        exit 2 ;;
   esac
   shift
@@ -40,7 +45,7 @@ done
 say() { printf '[check-arm64 %s] %s\n' "$release" "$*" >&2; }
 
 if [ "$(id -u)" != 0 ]; then
-  exec sudo --preserve-env=GESTURE_ARM64_CACHE "$0" "$release" ${bundle:+--bundle "$bundle"} \
+  exec sudo --preserve-env=GESTURE_ARM64_CACHE "$0" "$release" ${bundle:+--bundle "$bundle"} --cpu "$cpu" \
     $([ "$rebuild" = 1 ] && echo --rebuild) $([ "$strict" = 1 ] && echo --strict) \
     $([ "$prepare" = 1 ] && echo --prepare)
 fi
@@ -125,7 +130,7 @@ cp -r "$frames" "$root/root/check/frames"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # pip inside the root reaches the same index as pip here: the index settings and, where the host's pip
 # trusts an extra CA (a proxy's), that CA bundle too.
-pip_env=()
+pip_env=("QEMU_CPU=$cpu")
 for var in PIP_INDEX_URL PIP_DEFAULT_TIMEOUT; do
   [ -n "${!var:-}" ] && pip_env+=("$var=${!var}")
 done
@@ -156,7 +161,7 @@ bash scripts/setup.sh --edge-only
 .venv/bin/gesture-edge run --bundle /root/check/bundle --source /root/check/frames --folder-fps $fps --sink log > /root/check/arm64-frames.jsonl 2> /root/check/arm64-frames.log
 EOF
 )
-say "arm64: running (minutes under emulation; log: $out/arm64.log)"
+say "arm64 ($cpu): running (minutes under emulation; log: $out/arm64.log)"
 rc=0
 unshare --mount --fork bash -c '
   set -e
