@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ import numpy as np
 from convert.data import IMAGE_SUFFIXES, ClipRef, DatasetError, read_casestudy
 from edge.fileio import write_text_atomic
 from edge.sources import SourceError, SourceOptions, open_source
+from edge.sources.footage import video_model_frames
 from edge.vocab import BACKGROUND
 
 logger = logging.getLogger(__name__)
@@ -178,14 +178,7 @@ def _expected_frames(path: Path, model_fps: float) -> int | None:
     """About how many model frames the footage gives (for the progress bar)."""
     if path.is_dir():
         return sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    cap = cv2.VideoCapture(str(path))
-    try:
-        count, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
-    finally:
-        cap.release()
-    if count > 0 and fps > 0:
-        return int(math.ceil(count / fps * model_fps))
-    return None
+    return video_model_frames(path, model_fps)
 
 
 def _bar(total: int | None, desc: str):

@@ -569,15 +569,9 @@ def _expected_frames(path: Path, truth: Truth | None, model_fps: float) -> int:
     if truth is not None:
         return max(1, int(truth.duration_s * model_fps))
     if path.is_file():
-        import cv2
+        from edge.sources.footage import video_model_frames
 
-        cap = cv2.VideoCapture(str(path))
-        try:
-            count, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
-        finally:
-            cap.release()
-        if count > 0 and fps > 0:
-            return max(1, int(count / fps * model_fps))
+        return max(1, video_model_frames(path, model_fps) or 1)
     return 1
 
 

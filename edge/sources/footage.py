@@ -13,6 +13,7 @@ frame count its container gives (a truncated or damaged file).
 from __future__ import annotations
 
 import logging
+import os
 import math
 import re
 import time
@@ -192,6 +193,17 @@ class VideoFileSource(_Footage):
         if not self.closed:
             self.closed = True
             self._cap.release()
+
+
+def video_model_frames(path: str | os.PathLike[str], model_fps: float) -> int | None:
+    """About how many model frames a video file gives at `model_fps` (its frame count over its frame rate), for
+    progress bars; None when the container does not say."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return int(math.ceil(count / fps * model_fps)) if count > 0 and fps > 0 else None
 
 
 def _natural_key(path: Path) -> list[Any]:
