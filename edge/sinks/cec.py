@@ -279,30 +279,30 @@ class CecSink:
         # -s first: cec-client only stays quiet about later options once it knows it is in single mode.
         return [path, "-s", "-d", "1", "-t", "p", "-o", self.settings.osd_name]
 
-    def _send_cec_client(self, path: str, target: int, code: int) -> tuple[bool, str]:
-        head = f"{CEC_CLIENT_SOURCE:X}{target:X}"
-        for line in (f"tx {head}:{OPCODE_USER_CONTROL_PRESSED:02X}:{code:02X}",
-                     f"tx {head}:{OPCODE_USER_CONTROL_RELEASED:02X}"):
-            result = self._run(self._cec_client_argv(path), input_text=line + "\n")
-            problem = self._problem(result, self.settings.timeout_s)
-            if not problem:
-                errors = [x.strip() for x in result.stdout.splitlines() if x.strip().startswith("ERROR:")]
-                if errors:
-                    problem = printable(errors[-1])
-            if problem:
-                return False, f"{line!r}: {problem}"
-        return True, ""
-
-    def _osd_cec_client(self, path: str, text: str) -> tuple[bool, str]:
-        payload = ":".join(f"{byte:02X}" for byte in text.encode("ascii"))
-        line = f"tx {CEC_CLIENT_SOURCE:X}{TV:X}:{OPCODE_SET_OSD_STRING:02X}:{OSD_DISPLAY_DEFAULT:02X}:{payload}"
+    def _cec_client_tx(self, path: str, line: str) -> str:
+        """Send one `tx ...` line through cec-client; '' when it went out, else what went wrong (one line)."""
         result = self._run(self._cec_client_argv(path), input_text=line + "\n")
         problem = self._problem(result, self.settings.timeout_s)
         if not problem:
             errors = [x.strip() for x in result.stdout.splitlines() if x.strip().startswith("ERROR:")]
             if errors:
                 problem = printable(errors[-1])
-        return (False, f"{line!r}: {problem}") if problem else (True, "")
+        return f"{line!r}: {problem}" if problem else ""
+
+    def _send_cec_client(self, path: str, target: int, code: int) -> tuple[bool, str]:
+        head = f"{CEC_CLIENT_SOURCE:X}{target:X}"
+        for line in (f"tx {head}:{OPCODE_USER_CONTROL_PRESSED:02X}:{code:02X}",
+                     f"tx {head}:{OPCODE_USER_CONTROL_RELEASED:02X}"):
+            problem = self._cec_client_tx(path, line)
+            if problem:
+                return False, problem
+        return True, ""
+
+    def _osd_cec_client(self, path: str, text: str) -> tuple[bool, str]:
+        payload = ":".join(f"{byte:02X}" for byte in text.encode("ascii"))
+        problem = self._cec_client_tx(
+            path, f"tx {CEC_CLIENT_SOURCE:X}{TV:X}:{OPCODE_SET_OSD_STRING:02X}:{OSD_DISPLAY_DEFAULT:02X}:{payload}")
+        return (False, problem) if problem else (True, "")
 
     def _poll_cec_client(self, path: str, address: int) -> bool | None:
         result = self._run(self._cec_client_argv(path), input_text=f"poll {address}\n")
