@@ -40,21 +40,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder, fsync and a rename."""
-    path = Path(path)
-    tmp = temp_path(path)
-    try:
+    """Write `data` to `path` through a temp file in the same folder, fsync and a rename (`atomic_path`)."""
+    with atomic_path(path) as tmp:
         # O_EXCL: never write through a stale link or someone else's file; 0o666 & ~umask like open().
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -187,14 +187,7 @@ class Manifest:
             raise ManifestError(f"{bundle_dir}: bundle folder not found")
         if not path.exists():  # anything else that is there is refused by read_small_text, saying what it is
             raise ManifestError(f"{path}: not found (is {bundle_dir} a bundle made by gesture-convert?)")
-        try:
-            data = json.loads(read_small_text(path, MANIFEST_MAX_BYTES))
-        except ReadRefused as exc:
-            raise ManifestError(f"{path}: cannot read it: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ManifestError(f"{path}: not a manifest: JSON nested too deeply to parse") from None
+        data = _read_json(path, "a manifest")
         try:
             return _parse_manifest(data, str(path))
         except RecursionError:  # a value nested deeply enough to exhaust the stack while checked or shown
@@ -310,17 +303,24 @@ def _manifest_fields(data: Any) -> Manifest:
     return manifest
 
 
+def _read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """The JSON in `path` (a regular file of at most MANIFEST_MAX_BYTES); ManifestError (one line) otherwise."""
+    try:
+        return json.loads(read_small_text(path, MANIFEST_MAX_BYTES))
+    except ReadRefused as exc:
+        raise ManifestError(f"{path}: cannot read it: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: not {what}: JSON nested too deeply to parse") from None
+
+
 def read_decision_file(path: str | os.PathLike[str], labels: Sequence[str],
                        background: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(decision, decision_tuning) from a JSON file holding a "decision" block, e.g. what `gesture-bench tune
     --save-decision` writes or a tuned bundle's manifest.json; checked against `labels`. ManifestError (one
     line naming the file) when it cannot be read or is not one."""
-    try:
-        data = json.loads(read_small_text(path, MANIFEST_MAX_BYTES))
-    except ReadRefused as exc:
-        raise ManifestError(f"{path}: cannot read it: {exc}") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ManifestError(f"{path}: not valid JSON ({one_line(exc)})") from None
+    data = _read_json(path, "a decision file")
     if not isinstance(data, dict) or not isinstance(data.get("decision"), dict):
         raise ManifestError(f"{path}: expected a JSON object with a \"decision\" block (from gesture-bench tune "
                             "--save-decision, or a tuned bundle's manifest.json)")
