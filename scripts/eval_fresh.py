@@ -43,7 +43,7 @@ TARGETS = {"false_per_hour": 1.0, "exact_rate": 0.95, "lag_p50_ms": 500.0, "alte
 def run(cmd: list[str]) -> None:
     """Run a command; stop with its last lines when it fails."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode not in (0,):
+    if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-8:])
         sys.exit(f"eval_fresh: error: {' '.join(cmd[:3])} ... exited {proc.returncode}\n{tail}")
 

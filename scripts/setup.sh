@@ -23,12 +23,15 @@ fi
 say() { printf '[setup] %s\n' "$*" >&2; }
 SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
 
+apt_updated=0
+apt_update_once() { [ "$apt_updated" = 1 ] || { $SUDO apt-get update -qq; apt_updated=1; }; }
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "$edge_only" = 1 ] && ! dpkg -s python3-picamera2 >/dev/null 2>&1; then
-  [ "${#missing[@]}" -gt 0 ] && $SUDO apt-get update -qq
+  if [ "${#missing[@]}" -gt 0 ]; then apt_update_once; fi
   if apt-cache show python3-picamera2 >/dev/null 2>&1; then
     missing+=(python3-picamera2)
   else
@@ -37,7 +40,7 @@ if [ "$edge_only" = 1 ] && ! dpkg -s python3-picamera2 >/dev/null 2>&1; then
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
+  apt_update_once
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
