@@ -39,15 +39,15 @@ import numpy as np
 
 from convert._render import (BACKGROUND_KINDS, Act, Furniture, Look, Person, Scene, pose_extent,
                              render_frame)
-from edge.cliargs import (OneLineParser, add_log_level, add_version, choice_list_arg, int_arg, positive_arg, size_arg,
-                          span_arg)
+from edge.cliargs import (OneLineParser, add_log_level, add_version, choice_list_arg, int_arg, number_arg,
+                          positive_arg, size_arg, span_arg)
 from edge.errors import one_line
 from edge.fileio import atomic_path, make_temp_dir, replace_dir, write_text_atomic
 from edge.vocab import BACKGROUND, CASESTUDY_CLASSES, CASESTUDY_LABELS, CLASSES, GESTURES
 
 __all__ = [
     "GESTURES", "BACKGROUND", "CLASSES", "CASESTUDY_LABELS", "Scene", "Look", "Act", "SynthError", "random_look",
-    "gesture_act", "background_act", "clip_scene", "stream_scene", "swipe_direction", "render_frame",
+    "gesture_act", "background_act", "partial_act", "clip_scene", "stream_scene", "swipe_direction", "render_frame",
     "render_clip", "write_casestudy", "write_stream", "truth_path", "main",
 ]
 
@@ -271,16 +271,22 @@ def _background_kind(rng: np.random.Generator) -> str:
         _BACKGROUND_WEIGHTS.values())))]
 
 
-def clip_scene(label: str, seed: int, duration_s: float = CLIP_DURATION_S) -> Scene:
+def clip_scene(label: str, seed: int, duration_s: float = CLIP_DURATION_S, partial_share: float = 0.0) -> Scene:
     """The scene of one training clip of class `label` (a name from CLASSES), fixed by `seed`.
 
     A gesture lasts 0.8-1.4 s and sits at a random offset with its gesture proper inside the clip (the
     hand's entry may start before the clip, its exit may run past the end).
+    `partial_share`: the share of 'No gesture' clips that show only the start of a gesture (`partial_act`);
+    the other clips are the same as with 0 (the choice draws from its own random stream).
     """
     seed = _check_seed(seed)
     if label not in CLASSES:
         raise SynthError(f"class '{label}': expected one of {', '.join(CLASSES)}")
+    if not 0.0 <= partial_share <= 1.0:
+        raise SynthError(f"partial share {partial_share!r}: expected 0..1")
     look = random_look(seed)
+    if label == BACKGROUND and partial_share > 0 and _rng(seed, 4).uniform() < partial_share:
+        return Scene(look, (partial_act(_rng(seed, 5), look, duration_s),))
     rng = _rng(seed, 2)
     acts: list[Act] = []
     if label in GESTURES:
@@ -298,6 +304,25 @@ def clip_scene(label: str, seed: int, duration_s: float = CLIP_DURATION_S) -> Sc
             acts.append(background_act("object", float(rng.uniform(-0.5, 1.0)), float(rng.uniform(1.0, 2.5)), rng,
                                        look))
     return Scene(look, tuple(acts))
+
+
+PARTIAL_GESTURES = ("Swipe", "Stop")
+"""Gestures whose start is shown as 'No gesture' by partial clips: a palm that has just come up and begun to
+move or to hold is the start of a Swipe as much as of a Stop, and is neither yet."""
+PARTIAL_SHOWN = (0.0, 0.45)
+"""How much of the gesture proper a partial clip shows before it ends (a fraction of its duration)."""
+
+
+def partial_act(rng: np.random.Generator, look: Look, duration_s: float = CLIP_DURATION_S) -> Act:
+    """A Swipe or Stop that the clip cuts off: its entry and at most 45 % of the gesture proper are in the clip.
+
+    In a stream, these are the windows that end while a gesture is still under way. Shown as 'No gesture', they
+    teach the model to wait for the gesture to be done, so the start of a Swipe does not fire a Stop.
+    """
+    kind = PARTIAL_GESTURES[int(rng.integers(len(PARTIAL_GESTURES)))]
+    duration = float(rng.uniform(*GESTURE_DURATION_S))
+    start = duration_s - float(rng.uniform(*PARTIAL_SHOWN)) * duration
+    return gesture_act(kind, start, duration, rng, look)  # drawn as the gesture; the clip's label says otherwise
 
 
 def swipe_direction(scene: Scene) -> int:
@@ -400,13 +425,13 @@ def _slug(name: str) -> str:
 def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[str, int], seed: int,
                     size_hw: tuple[int, int] = (120, 160), frames: int = CLIP_FRAMES,
                     duration_s: float = CLIP_DURATION_S, image_format: str = "jpg",
-                    classes: Sequence[str] = CLASSES, force: bool = False) -> Path:
+                    classes: Sequence[str] = CLASSES, force: bool = False, partial_share: float = 0.0) -> Path:
     """Write a case-study-layout dataset: `<split>/<folder>/00001.jpg..`, `<split>.csv` per split.
 
     `clips_per_class`: clips of every class per split, e.g. {"train": 100, "val": 25}. CSV lines are
     `folder;label_name;label_index`; swipes get index 0 (right-to-left in the frame, "Left Swipe") or 1
     (left-to-right, "Right Swipe"). Built in a temp folder beside `out_dir` and renamed into place; an
-    existing non-empty `out_dir` is refused unless `force`.
+    existing non-empty `out_dir` is refused unless `force`. `partial_share`: see `clip_scene`.
     """
     out_dir = Path(out_dir)
     seed = _check_seed(seed)
@@ -443,7 +468,7 @@ def write_casestudy(out_dir: str | os.PathLike[str], clips_per_class: Mapping[st
                 for label in classes:
                     index += 1
                     scene = clip_scene(label, int(_rng(seed, 101, split_number, i, CLASSES.index(label))
-                                                  .integers(0, 2**62)), duration_s)
+                                                  .integers(0, 2**62)), duration_s, partial_share)
                     number = CASESTUDY_INDEX[label]
                     if label == "Swipe" and swipe_direction(scene) > 0:
                         number = 1
@@ -545,6 +570,8 @@ class ClipsSettings:
     image_format: str
     classes: tuple[str, ...]
     force: bool
+    partial_share: float = 0.0
+    """Share of the 'No gesture' clips that show only the start of a Swipe or Stop."""
 
 
 @dataclass(frozen=True)
@@ -579,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     clips.add_argument("--size", type=size_arg, default=(120, 160), help="frame size HxW (default 120x160)")
     clips.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image format (default jpg)")
     clips.add_argument("--no-background", action="store_true", help="leave out the 'No gesture' class")
+    clips.add_argument("--partial-share", type=number_arg(0, 1), default=0.0, metavar="F",
+                       help="share of the 'No gesture' clips that show only the start of a Swipe or Stop, cut off "
+                            "by the clip's end, so a model waits for a gesture to be done (default 0)")
     clips.add_argument("--force", action="store_true", help="replace an existing output folder")
     stream = sub.add_parser("stream", help="a continuous MP4 stream and NAME.truth.json beside it")
     stream.add_argument("--out", required=True, type=Path, help="FILE.mp4")
@@ -601,7 +631,7 @@ def run_clips(s: ClipsSettings) -> Path:
     if not splits:
         raise SynthError("--train/--val: expected at least one of them > 0")
     return write_casestudy(s.out, splits, s.seed, s.size_hw, image_format=s.image_format, classes=s.classes,
-                           force=s.force)
+                           force=s.force, partial_share=s.partial_share)
 
 
 def run_stream(s: StreamSettings) -> Path:
@@ -620,7 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "clips":
             out = run_clips(ClipsSettings(
                 out=args.out, train=args.train, val=args.val, seed=args.seed, size_hw=args.size,
-                image_format=args.format, classes=GESTURES if args.no_background else CLASSES, force=args.force))
+                image_format=args.format, classes=GESTURES if args.no_background else CLASSES, force=args.force,
+                partial_share=args.partial_share))
         else:
             out = run_stream(StreamSettings(
                 out=args.out, seed=args.seed, duration_s=args.duration_s, fps=args.fps, size_hw=args.size,

@@ -19,6 +19,7 @@ that `--weights imagenet` cannot be downloaded, and which values work offline.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
 import math
@@ -157,6 +158,15 @@ class TrainSettings:
     negatives_random: int = 100
     negatives_hop: int = 2
     negatives_max: int = 1000
+    balance: bool = False
+    """Weigh each class's loss by the inverse of its share of the training clips."""
+
+
+def class_weights(clips: Sequence[ClipRef], labels: Sequence[str]) -> dict[int, float]:
+    """Class index -> weight so every class carries the same share of the loss (1.0 when all are equal)."""
+    counts = collections.Counter(c.label for c in clips)
+    present = [label for label in labels if counts[label]]
+    return {labels.index(label): len(clips) / (len(present) * counts[label]) for label in present}
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -187,15 +197,24 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
 
 
 def _save_improving(keras, model, folder: Path):
-    """ModelCheckpoint(save_best_only) for `model` while its training view is what fit() runs."""
+    """ModelCheckpoint(save_best_only) for `model` while its training view is what fit() runs.
+
+    An epoch improves on the best so far when its validation accuracy is higher, or the same with a lower
+    validation loss: once a small validation set is all right (accuracy 1.0), the loss still tells the
+    epochs apart, and a model that is right with more confidence holds better on a stream.
+    """
 
     class SaveImproving(keras.callbacks.Callback):
-        best = -math.inf
+        best = (-math.inf, -math.inf)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            accuracy = (logs or {}).get("val_accuracy")
-            if accuracy is not None and accuracy > self.best:
-                self.best = accuracy
+            logs = logs or {}
+            accuracy = logs.get("val_accuracy")
+            if accuracy is None:
+                return
+            key = (round(float(accuracy), 6), -float(logs.get("val_loss", math.inf)))
+            if key > self.best:
+                self.best = key
                 model.save(folder / f"epoch{epoch + 1:02d}-val_acc{accuracy:.3f}.keras")
 
     return SaveImproving()
@@ -359,7 +378,11 @@ def train(s: TrainSettings, argv: Sequence[str]) -> float:
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=1e-5),
             keras.callbacks.CSVLogger(str(tmp / "history.csv")),
         ]
-        view.fit(train_seq, validation_data=val_seq, epochs=s.epochs, callbacks=callbacks, verbose=1)
+        weights = class_weights(train_clips, labels) if s.balance else None
+        if weights is not None:
+            logger.info("class weights: %s", ", ".join(f"{labels[k]} {w:.2f}" for k, w in weights.items()))
+        view.fit(train_seq, validation_data=val_seq, epochs=s.epochs, callbacks=callbacks, verbose=1,
+                 class_weight=weights)
         # save_best_only: the latest epoch saved is the best (by number: "epoch100" sorts before "epoch99")
         best = max((tmp / "checkpoints").glob("*.keras"), key=lambda p: int(p.name[5:].split("-")[0]))
         shutil.copyfile(best, tmp / "model.keras")
@@ -445,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="frame rate of the sampled clips as the model sees them (synthetic and capture: "
                              "20 of 30 frames over 2 s = 10)")
     parser.add_argument("--max-clips", type=int_arg(0), default=0, help="use at most N clips per split (0: all)")
+    parser.add_argument("--balance", action="store_true",
+                        help="weigh each class by the inverse of its share of the training clips (mined negatives "
+                             "can outnumber every gesture)")
     parser.add_argument("--flip", action="store_true", help="random horizontal flips (only with merged swipes)")
     parser.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling, augmentation, "
                                                              "negative sampling")
@@ -509,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         freeze_backbone=args.freeze_backbone, init=args.init, val_split=args.val_split,
         negatives=tuple(args.negatives or ()), negatives_threshold=args.negatives_threshold,
         negatives_random=args.negatives_random, negatives_hop=args.negatives_hop,
-        negatives_max=args.negatives_max)
+        negatives_max=args.negatives_max, balance=args.balance)
     try:
         from convert.negatives import find_footage
 

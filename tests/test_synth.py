@@ -75,6 +75,32 @@ def test_bad_arguments_raise_one_line_errors() -> None:
         stream_scene(1, 10.0, gestures=["Clap"])
 
 
+def test_partial_clips_show_only_the_start_of_a_swipe_or_stop() -> None:
+    chosen = [seed for seed in range(200) if clip_scene("No gesture", seed, partial_share=0.5).acts
+              != clip_scene("No gesture", seed).acts]
+    assert 70 <= len(chosen) <= 130  # about half
+    for seed in range(200):
+        scene = clip_scene("No gesture", seed, partial_share=0.5)
+        if seed not in chosen:  # the others are the clips of partial_share 0, byte for byte
+            assert scene == clip_scene("No gesture", seed)
+            continue
+        (act,) = scene.acts
+        assert act.kind in synth.PARTIAL_GESTURES
+        shown = (synth.CLIP_DURATION_S - act.start_s) / (act.end_s - act.start_s)
+        assert 0.0 <= shown <= synth.PARTIAL_SHOWN[1], (seed, shown)  # the clip ends before the gesture is done
+    kinds = {clip_scene("No gesture", seed, partial_share=1.0).acts[0].kind for seed in range(20)}
+    assert kinds == {"Swipe", "Stop"}
+    for label in GESTURES:  # gesture clips do not change
+        assert clip_scene(label, 5, partial_share=1.0) == clip_scene(label, 5)
+    # drawn as the gesture: nothing in the first half, the hand comes up at the end
+    scene = next(clip_scene("No gesture", seed, partial_share=1.0) for seed in range(50)
+                 if clip_scene("No gesture", seed, partial_share=1.0).acts[0].start_s < 1.8)
+    masks = _masks(scene, CLIP_TIMES)
+    assert not masks[:15].any() and masks[-1].mean() > 0.01
+    with pytest.raises(synth.SynthError, match="partial share 1.5"):
+        clip_scene("No gesture", 1, partial_share=1.5)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The classes are what they say: hand masks from pixels (the scene minus the same scene without acts: the
 # camera noise is identical in both, so only the hand, its arm and distractors differ).
@@ -377,6 +403,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
         ["clips", "--out", str(tmp_path / "x"), "--train", "-3", "--val", "1", "--seed", "1"],
         ["clips", "--out", str(tmp_path / "x"), "--train", "0", "--val", "0", "--seed", "1"],
         ["clips", "--out", str(tmp_path / "x"), "--train", "1", "--val", "1", "--seed", "1", "--format", "gif"],
+        ["clips", "--out", str(tmp_path / "x"), "--train", "1", "--val", "1", "--seed", "1", "--partial-share", "2"],
         ["stream", "--out", str(tmp_path / "x.avi"), "--seed", "1", "--duration-s", "2"],
         ["stream", "--out", str(tmp_path / "x.mp4"), "--seed", "1", "--duration-s", "0"],
         ["stream", "--out", str(tmp_path / "x.mp4"), "--seed", "1", "--duration-s", "2", "--gestures", "Wave"],

@@ -30,7 +30,7 @@ keras = pytest.importorskip("keras")  # the [convert] extra
 
 from convert.data import ClipRef, frame_files, load_clip, read_casestudy  # noqa: E402
 from convert.synth import write_casestudy  # noqa: E402
-from convert.train import ClipSequence, main  # noqa: E402
+from convert.train import ClipSequence, _save_improving, class_weights, main  # noqa: E402
 
 TRAIN = [sys.executable, "-m", "convert.train"]
 CLASSES5 = ["Swipe", "Stop", "Thumbs Down", "Thumbs Up", "No gesture"]
@@ -123,6 +123,31 @@ def test_cache_keeps_decoded_clips(tmp_path: Path) -> None:
         uncached[0]
 
 
+def test_class_weights_give_every_class_the_same_share_of_the_loss() -> None:
+    def refs(label: str, n: int) -> list[ClipRef]:
+        return [ClipRef(Path(f"{label}{i}"), label, (), "x.csv:1") for i in range(n)]
+
+    clips = refs("Swipe", 10) + refs("Stop", 10) + refs("No gesture", 40)
+    weights = class_weights(clips, ["Swipe", "Stop", "Thumbs Up", "No gesture"])
+    assert weights == {0: 2.0, 1: 2.0, 3: 0.5}  # Thumbs Up has no clips: no weight; 60 / (3 classes x count)
+    assert sum(weights[k] * n for k, n in ((0, 10), (1, 10), (3, 40))) == len(clips)
+
+
+def test_a_checkpoint_is_kept_when_accuracy_rises_or_holds_with_a_lower_loss(tmp_path: Path) -> None:
+    saved: list[str] = []
+
+    class Model:
+        def save(self, path: Path) -> None:
+            saved.append(path.name)
+
+    callback = _save_improving(keras, Model(), tmp_path)
+    history = [(0.90, 0.5), (0.85, 0.2), (1.0, 0.3), (1.0, 0.1), (1.0, 0.2), (1.0, 0.05), (0.99, 0.01)]
+    for epoch, (accuracy, loss) in enumerate(history):
+        callback.on_epoch_end(epoch, {"val_accuracy": accuracy, "val_loss": loss})
+    assert saved == ["epoch01-val_acc0.900.keras", "epoch03-val_acc1.000.keras", "epoch04-val_acc1.000.keras",
+                     "epoch06-val_acc1.000.keras"]
+
+
 # ---- end to end -----------------------------------------------------------------------------------------------
 
 
@@ -206,8 +231,11 @@ def test_init_continues_from_the_given_clip_model_with_a_frozen_backbone(trained
     args = [a for a in trained["args"] if a not in ("--weights", "none")]
     args[args.index("--out") + 1] = str(out)
     args[args.index("--epochs") + 1] = "1"
-    proc = run_cli(TRAIN + args + ["--init", str(init), "--freeze-backbone", "--lr", "1e-9"], timeout=900)
+    proc = run_cli(TRAIN + args + ["--init", str(init), "--freeze-backbone", "--lr", "1e-9", "--balance"],
+                   timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # balanced data (2 clips per class): every class weighs 1.0, and Keras took the weights
+    assert "class weights: Swipe 1.00, Stop 1.00, Thumbs Down 1.00, Thumbs Up 1.00, No gesture 1.00" in proc.stderr
     before = keras.models.load_model(init, compile=False)
     after = keras.models.load_model(out / "model.keras", compile=False)
     # the backbone is the init's, unchanged (frozen); the head starts from the init's and barely moves (lr 1e-9)
