@@ -64,6 +64,7 @@ def render_frames(samples: int, seed: int, size_hw: tuple[int, int],
                   render_hw: tuple[int, int] = (120, 160)) -> tuple[np.ndarray, np.ndarray]:
     """`samples` frames (uint8, model size) and their frame-class indexes, balanced."""
     from convert._render import render_frame
+    from convert.synth import _progress
 
     rng = np.random.default_rng(seed)
     x = np.empty((samples, *size_hw, 3), dtype=np.uint8)
@@ -82,38 +83,28 @@ def render_frames(samples: int, seed: int, size_hw: tuple[int, int],
     return x, y
 
 
-def _progress(total: int, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
-
-
-class _Batches:
+def _batches(x: np.ndarray, y: np.ndarray, batch: int, seed: int):
     """Shuffled float32 batches of uint8 frames, made one batch at a time (the float copy of all would not fit)."""
+    import keras
 
-    def __new__(cls, x: np.ndarray, y: np.ndarray, batch: int, seed: int):
-        import keras
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.order = np.arange(len(x))
+            self.rng = np.random.default_rng(seed)
+            self.rng.shuffle(self.order)
 
-        class Batches(keras.utils.PyDataset):
-            def __init__(self) -> None:
-                super().__init__()
-                self.order = np.arange(len(x))
-                self.rng = np.random.default_rng(seed)
-                self.rng.shuffle(self.order)
+        def __len__(self) -> int:
+            return -(-len(x) // batch)
 
-            def __len__(self) -> int:
-                return -(-len(x) // batch)
+        def __getitem__(self, i: int):
+            pick = self.order[i * batch:(i + 1) * batch]
+            return x[pick].astype(np.float32), y[pick]
 
-            def __getitem__(self, i: int):
-                pick = self.order[i * batch:(i + 1) * batch]
-                return x[pick].astype(np.float32), y[pick]
+        def on_epoch_end(self) -> None:
+            self.rng.shuffle(self.order)
 
-            def on_epoch_end(self) -> None:
-                self.rng.shuffle(self.order)
-
-        return Batches()
+    return Batches()
 
 
 def pretrain(out: Path, samples: int, epochs: int, size_px: int, alpha: float, seed: int, batch: int,
@@ -136,7 +127,7 @@ def pretrain(out: Path, samples: int, epochs: int, size_px: int, alpha: float, s
     steps = epochs * -(-samples // batch)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(_Batches(x, y, batch, seed), epochs=epochs, verbose=2, validation_data=(x_val.astype(np.float32), y_val))
+    model.fit(_batches(x, y, batch, seed), epochs=epochs, verbose=2, validation_data=(x_val.astype(np.float32), y_val))
     predicted = model.predict(x_val.astype(np.float32), verbose=0).argmax(1)
     accuracy = float(np.mean(predicted == y_val))
     for k, name in enumerate(FRAME_CLASSES):  # rows: true class; what it was taken for
