@@ -199,6 +199,8 @@ def relabelled_bundle(demo_bundle: Path, folder: Path) -> Path:
     data["labels"] = [rename[label] for label in data["labels"]]
     data["background_label"] = rename[data["background_label"]]
     data["actions"] = {rename[g]: a for g, a in data["actions"].items()}
+    if data.get("decision", {}).get("thresholds"):
+        data["decision"]["thresholds"] = {rename[g]: t for g, t in data["decision"]["thresholds"].items()}
     del data["source_model"], data["source_model_sha256"]
     (bundle / "manifest.json").write_text(json.dumps(data))
     return bundle

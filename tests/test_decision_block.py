@@ -103,9 +103,11 @@ def test_the_runtime_applies_the_block_under_the_config_file(bundle_copy: Path, 
         assert proc.returncode == 0, proc.stderr[-3000:]
         return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()], proc.stderr
 
-    before, _ = run()
-    assert len(before) == 2  # the first 12 s of the demo stream: Stop, Thumbs Down
     manifest = Manifest.load(bundle_copy)
+    dataclasses.replace(manifest, decision=None).write(bundle_copy)  # the built-in defaults
+    before, stderr = run()
+    assert len(before) == 2  # the first 12 s of the demo stream: Stop, Thumbs Down
+    assert "decision settings: the bundle's decision block" not in stderr
     dataclasses.replace(manifest, decision={"consecutive_windows": 20}).write(bundle_copy)
     events, stderr = run()
     assert events == [] and "(20 confident top-1 windows in a row fire)" in stderr.strip().splitlines()[-1]

@@ -317,7 +317,7 @@ def test_app_events_are_the_offline_pipeline_and_reach_the_sinks(demo_bundle: Pa
     from edge.app import App
     from edge.bundle import load_bundle
     from edge.decision import DecisionMaker
-    from edge.settings import DecisionSettings
+    from edge.settings import resolve_decision
     from edge.stream import StreamingClassifier
 
     frames, times = model_frames(demo_bundle, 250)
@@ -328,8 +328,8 @@ def test_app_events_are_the_offline_pipeline_and_reach_the_sinks(demo_bundle: Pa
     # The same frames through the parts by hand.
     bundle = load_bundle(demo_bundle)
     stream = StreamingClassifier(bundle, 2)
-    decision = DecisionMaker(bundle.labels, bundle.manifest.actions, DecisionSettings(),
-                             bundle.manifest.background_label)
+    settings = resolve_decision(app_config(demo_bundle), bundle.manifest.decision)  # the bundle's tuned block
+    decision = DecisionMaker(bundle.labels, bundle.manifest.actions, settings, bundle.manifest.background_label)
     expected = [event for frame, t in zip(frames, times) for window in stream.push(frame, t)
                 for event in decision.update(window.probs, window.end_t_s)]
     assert list(app.events) == expected and app.events_total == len(expected) and app.frames == 250
