@@ -85,11 +85,8 @@ def test_annotate_and_windows_of_a_run_without_events(demo_bundle: Path, stream1
 
     # The last line says why nothing fired: each gesture's highest probability against its threshold (the
     # bundle's tuned ones: the config file sets only consecutive_windows).
-    settings = resolve_decision(Config(), manifest.decision)
-
-    def threshold(gesture: str) -> float:
-        return settings.thresholds.get(gesture, settings.threshold)
-
+    decision = DecisionMaker(manifest.labels, manifest.actions, resolve_decision(Config(), manifest.decision),
+                             manifest.background_label)
     last = proc.stderr.strip().splitlines()[-1]
     assert "no events: highest probability per gesture / its threshold over 21 windows: " in last, last
     assert "(20 confident top-1 windows in a row fire)" in last
@@ -97,7 +94,7 @@ def test_annotate_and_windows_of_a_run_without_events(demo_bundle: Path, stream1
         peak = max(r["probs"][gesture] for r in records)
         shown = float(last.split(f"{gesture} ")[1].split("/")[0])
         assert abs(shown - peak) <= 0.0051, (gesture, shown, peak)
-        assert f"{gesture} {shown:.2f}/{threshold(gesture):.2f}" in last
+        assert f"{gesture} {shown:.2f}/{decision.threshold(gesture):.2f}" in last
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
