@@ -207,7 +207,7 @@ class DecisionMaker:
             if self._repeats[top] and s.repeats < self.settings.repeat_max and t_s + TIME_EPS_S >= s.next_repeat_t_s:
                 s.repeats += 1
                 s.next_repeat_t_s += self.settings.repeat_every_s
-                if s.next_repeat_t_s <= t_s:  # a gap in the windows: do not burst to catch up
+                if s.next_repeat_t_s <= t_s + TIME_EPS_S:  # a gap in the windows: do not burst to catch up
                     s.next_repeat_t_s = t_s + self.settings.repeat_every_s
                 self.counters["repeats"] += 1
                 return [self._fire(top, confidence, t_s, repeat=s.repeats)]

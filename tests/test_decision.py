@@ -241,6 +241,21 @@ def test_a_window_gap_does_not_burst_repeats() -> None:
                                ("Thumbs Down", 4.25, 3)]
 
 
+def test_a_late_repeat_whose_schedule_lands_on_its_own_window_does_not_burst() -> None:
+    # The first repeat is due at 8.082 but the next window comes at 8.382 (a gap); the schedule's next slot,
+    # 8.082 + 0.3, is that very window up to float rounding, which must not decide a burst at 8.482: the next
+    # repeat waits repeat_every_s after the late one, at any offset of the clock (found by the property test
+    # below at t + 1000 s).
+    for t0 in (0.0, 1000.0):
+        m = maker(threshold=0.5, cooldown_s=0.0, refractory_s=0.0, repeat_enabled=True,
+                  repeat_gestures=("Thumbs Down",), repeat_after_s=0.6, repeat_every_s=0.3, repeat_max=2)
+        events = []
+        for t in (6.782, 7.482, 7.682, 8.382, 8.482):
+            events += m.update(probs("Thumbs Down", 0.6), t0 + t)
+        assert [(e.gesture, round(e.t_s - t0, 6), e.repeat) for e in events] == \
+            [("Thumbs Down", 7.482, 0), ("Thumbs Down", 8.382, 1)], t0
+
+
 # -- actions, errors, reset ----------------------------------------------------------------------------------
 
 
