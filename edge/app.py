@@ -379,7 +379,8 @@ class App:
             logger.info("no events: %s", self.peaks.text(manifest.labels, manifest.background_label,
                                                         decision.thresholds_by_label,
                                                         decision.settings.consecutive_windows,
-                                                        manifest.frames_per_clip))
+                                                        manifest.frames_per_clip,
+                                                        decision.settings.smooth_windows))
         if self.windows_total == 0 and self.bundle is not None and self.frames >= self.bundle.frames_per_clip:
             logger.warning("no window completed in %d frames: a window needs %d frames in a row without a jump "
                            "in frame time of more than %g model frames", self.frames, self.bundle.frames_per_clip,

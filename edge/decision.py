@@ -4,6 +4,10 @@ The streaming classifier emits the class probabilities of a T-frame window every
 windows overlap by T - hop frames, so one performed gesture shows up in several windows in a row (its
 "smear"). `DecisionMaker.update(probs, t_s)` applies, per window:
 
+0. *Smoothing* (`smooth_windows` = k > 1): every rule below sees the mean class probabilities of the last k
+   windows (fewer right after a reset) instead of the window's own, as keyword spotters smooth their
+   posteriors: a slip of one window (a close call, a quantization error) moves the mean by 1/k of it.
+   `smooth_probs` computes the same means over a whole recorded sequence (the tuner).
 1. *Confident top-1.* The window's top class must be a gesture (not the background class, when the model
    has one) with probability >= its threshold (`thresholds[gesture]`, else `threshold`). Any other window
    ends the current run. With a background class, "nothing happening" is the top-1 background; without one
@@ -69,6 +73,8 @@ class DecisionState:
     """Class index -> time of its last event (cooldown)."""
     last_t_s: float = -math.inf
     """Timestamp of the last window seen."""
+    recent: list[np.ndarray] = field(default_factory=list)
+    """The last `smooth_windows` windows' probabilities (smoothing), oldest first."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,10 @@ class DecisionMaker:
             s = self.state
         s.last_t_s = t_s
         self.counters["windows"] += 1
+        if self.settings.smooth_windows > 1:
+            s.recent.append(probs.copy())
+            del s.recent[:-self.settings.smooth_windows]
+            probs = mean_rows(np.asarray(s.recent))
 
         top = int(np.argmax(probs))
         confidence = float(probs[top])
@@ -243,6 +253,21 @@ class DecisionMaker:
         assert action is not None
         return GestureEvent(gesture=self.labels[index], action=action, confidence=confidence, t_s=t_s,
                             lag_s=t_s - s.run_first_t_s, repeat=repeat)
+
+
+def mean_rows(rows: np.ndarray) -> np.ndarray:
+    """The mean of a (windows, classes) block: the smoothed probabilities (one definition for both paths)."""
+    return rows.mean(axis=0)
+
+
+def smooth_probs(probs: np.ndarray, windows: int) -> np.ndarray:
+    """Rule 0 over a whole sequence from a fresh state: row i is the mean of rows max(0, i - windows + 1)..i,
+    bit for bit what `DecisionMaker.update` gives the rules for that window (so a decision with
+    smooth_windows = 1 on these rows replays one with `windows` on the raw ones)."""
+    probs = np.asarray(probs)
+    if windows <= 1 or len(probs) == 0:
+        return probs
+    return np.stack([mean_rows(probs[max(0, i - windows + 1):i + 1]) for i in range(len(probs))])
 
 
 def merged_actions(manifest_actions: Mapping[str, str], config_actions: Mapping[str, str]) -> dict[str, str]:

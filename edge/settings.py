@@ -95,6 +95,9 @@ class DecisionSettings:
     """Minimum window probability for a gesture, (0, 1]."""
     thresholds: dict[str, float] = checked(Table(THRESHOLD), default_factory=dict)
     """Per-gesture overrides of `threshold`."""
+    smooth_windows: int = checked(Integer(1, 10), default=1)
+    """The rules below see the mean probabilities of the last this many windows (1: each window as it is);
+    averaging smooths out what one window alone gets wrong, quantization error included."""
     consecutive_windows: int = checked(Integer(1, 20), default=2)
     """Windows in a row whose top-1 is the same gesture above its threshold before it fires."""
     cooldown_s: float = checked(Number(0, 60), default=1.5)

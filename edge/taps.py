@@ -166,7 +166,7 @@ class PeakTracker:
             self.windows += 1
 
     def text(self, labels: Sequence[str], background_label: str | None, thresholds: np.ndarray,
-             consecutive_windows: int, frames_per_clip: int) -> str:
+             consecutive_windows: int, frames_per_clip: int, smooth_windows: int = 1) -> str:
         """Why nothing fired, in one line: each gesture's highest probability against its threshold."""
         if self.peak is None or self.at_or_above is None:
             return f"no window closed (a window needs {frames_per_clip} model frames)"
@@ -178,5 +178,8 @@ class PeakTracker:
             if self.at_or_above[i]:
                 part += f" ({int(self.at_or_above[i])} window{'s' if self.at_or_above[i] != 1 else ''} at or above)"
             parts.append(part)
+        rule = f"{consecutive_windows} confident top-1 windows in a row fire"
+        if smooth_windows > 1:
+            rule += f"; what must reach the threshold is the mean of the last {smooth_windows} windows"
         return (f"highest probability per gesture / its threshold over {self.windows} windows: " + ", ".join(parts)
-                + f" ({consecutive_windows} confident top-1 windows in a row fire)")
+                + f" ({rule})")

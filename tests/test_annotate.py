@@ -89,7 +89,9 @@ def test_annotate_and_windows_of_a_run_without_events(demo_bundle: Path, stream1
                              manifest.background_label)
     last = proc.stderr.strip().splitlines()[-1]
     assert "no events: highest probability per gesture / its threshold over 21 windows: " in last, last
-    assert "(20 confident top-1 windows in a row fire)" in last
+    smooth = decision.settings.smooth_windows
+    assert ("(20 confident top-1 windows in a row fire" + (
+        f"; what must reach the threshold is the mean of the last {smooth} windows)" if smooth > 1 else ")")) in last
     for gesture in manifest.gesture_labels:
         peak = max(r["probs"][gesture] for r in records)
         shown = float(last.split(f"{gesture} ")[1].split("/")[0])
@@ -157,3 +159,19 @@ def test_a_failed_run_leaves_no_file(demo_bundle: Path, tmp_path: Path) -> None:
     annotator.frame(Frame(rgb=grey, t_s=0.0, index=0), [], [], decision)
     annotator.finish(completed=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_no_events_line_says_when_the_rules_see_a_mean() -> None:
+    from edge.taps import PeakTracker
+
+    class OneWindow:
+        probs = np.array([0.7, 0.2, 0.1], dtype=np.float32)
+
+    peaks = PeakTracker()
+    thresholds = np.array([0.8, 0.8, 0.5])
+    peaks.update([OneWindow()], thresholds)
+    plain = peaks.text(("Swipe", "Stop", "No gesture"), "No gesture", thresholds, 2, 20)
+    smoothed = peaks.text(("Swipe", "Stop", "No gesture"), "No gesture", thresholds, 2, 20, smooth_windows=3)
+    assert plain.endswith("Swipe 0.70/0.80, Stop 0.20/0.80 (2 confident top-1 windows in a row fire)"), plain
+    assert smoothed.endswith("(2 confident top-1 windows in a row fire; what must reach the threshold is the mean "
+                             "of the last 3 windows)"), smoothed

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import edge.decision
-from edge.decision import TIME_EPS_S, DecisionMaker, merged_actions
+from edge.decision import TIME_EPS_S, DecisionMaker, merged_actions, smooth_probs
 from edge.events import GestureEvent
 from edge.settings import DecisionSettings
 
@@ -287,6 +287,30 @@ def test_bad_input_is_refused() -> None:
         DecisionMaker(LABELS, ACTIONS, DecisionSettings(), "Nothing")
 
 
+def test_smoothing_averages_the_last_windows() -> None:
+    flicker = [("No gesture", 0.9)] * 3 + [("Swipe", 0.99)] + [("No gesture", 0.9)] * 3
+    assert summary(feed(maker(consecutive_windows=1), flicker)) == [("Swipe", 0.75, 0)]
+    assert feed(maker(consecutive_windows=1, smooth_windows=3), flicker) == []  # mean 0.35
+    # A held gesture fires once the mean of its last 3 windows reaches the threshold: its third window.
+    held = [("No gesture", 0.9)] * 3 + [("Swipe", 0.9)] * 4
+    events = feed(maker(consecutive_windows=1, smooth_windows=3), held)
+    assert summary(events) == [("Swipe", 1.25, 0)]
+    assert events[0].confidence == pytest.approx(0.9)  # the mean the rules saw
+    # Right after a reset the mean is over the windows seen since.
+    m = maker(consecutive_windows=1, smooth_windows=3)
+    feed(m, [("No gesture", 0.9)] * 3)
+    m.reset()
+    assert summary(feed(m, [("Swipe", 0.9)], t0=5.0)) == [("Swipe", 5.0, 0)]
+
+
+def test_smoothing_keeps_no_reference_to_the_callers_array() -> None:
+    m = maker(consecutive_windows=1, smooth_windows=2)
+    buffer = probs("No gesture", 0.9)
+    m.update(buffer, 0.0)
+    buffer[:] = probs("Swipe", 0.9)  # a caller reusing its buffer must not rewrite the history
+    assert m.update(buffer, 0.25) == []  # mean Swipe (0.025 + 0.9) / 2 < 0.8
+
+
 def test_reset_forgets_runs_cooldown_and_refractory() -> None:
     m = maker(cooldown_s=60.0, refractory_s=60.0)
     assert len(feed(m, [("Swipe", 0.9)] * 2)) == 1
@@ -402,3 +426,14 @@ def test_event_invariants(data) -> None:
             assert event.repeat == repeats_in_hold <= config.repeat_max
         last_any = event.t_s
         last_first[event.gesture] = event.t_s
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams(), st.integers(2, 4), st.lists(st.integers(0, 200), max_size=4))
+def test_smoothing_is_the_same_as_smoothed_probabilities(data, windows, cuts) -> None:
+    # What the tuner relies on: rule 0 over raw windows == no smoothing over smooth_probs' rows, bit for bit,
+    # however the stream is checkpointed.
+    config, stream = data
+    smoothed = smooth_probs(np.stack([p for p, _ in stream]), windows)
+    expected = run_all(config, [(p, t) for p, (_, t) in zip(smoothed, stream)])
+    assert run_all(dataclasses.replace(config, smooth_windows=windows), stream, cuts) == expected

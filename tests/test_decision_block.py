@@ -161,9 +161,9 @@ def test_tune_save_decision_writes_what_convert_reads(tmp_path: Path) -> None:
                                                            "max_lag_s": 1.5},
               "footage": [{"name": "a.mp4"}], "split": "halves", "chosen": {"tuning": {"exact": 3},
                                                                             "held_out": {"exact": 2}}}
-    chosen = DecisionSettings(threshold=0.9, thresholds={"Swipe": 0.7}, consecutive_windows=3, rearm_below=0.3,
-                              cooldown_s=2.5, refractory_s=0.5)
+    chosen = DecisionSettings(threshold=0.9, thresholds={"Swipe": 0.7}, smooth_windows=2, consecutive_windows=3,
+                              rearm_below=0.3, cooldown_s=2.5, refractory_s=0.5)
     path = save_decision(tmp_path / "decision.json", chosen, report)
     block, tuning = read_decision_file(path, LABELS, "No gesture")
-    assert block == BLOCK
+    assert block == {**BLOCK, "smooth_windows": 2}
     assert tuning["held_out"] == {"exact": 2} and tuning["max_false_per_hour"] == 1.0

@@ -20,7 +20,8 @@ LABELS = ("Swipe", "Stop", "No gesture")
 PROBLEM = Problem(labels=LABELS, actions={"Swipe": "play", "Stop": "pause"}, background_label="No gesture")
 HOP_S = 0.2
 BASE = DecisionSettings()
-SMALL = Grid(thresholds=(0.6, 0.7, 0.8, 0.9), consecutive_windows=(1, 2), rearm_below=(0.5,), cooldown_s=(1.5,))
+SMALL = Grid(thresholds=(0.6, 0.7, 0.8, 0.9), smooth_windows=(1, 2), consecutive_windows=(1, 2), rearm_below=(0.5,),
+             cooldown_s=(1.5,))
 
 
 def window(label: str, p: float) -> np.ndarray:
@@ -119,9 +120,9 @@ def test_the_choice_is_the_best_exact_rate_of_the_whole_grid() -> None:
     for budget in (0.0, 12.0, 60.0):
         result = tune(footage, PROBLEM, BASE, budget_per_hour=budget, grid=SMALL)
         best = -1
-        for swipe, stop, consecutive in itertools.product(SMALL.thresholds, SMALL.thresholds,
-                                                         SMALL.consecutive_windows):
-            settings = dataclasses.replace(BASE, threshold=swipe, thresholds={"Stop": stop},
+        for swipe, stop, smooth, consecutive in itertools.product(SMALL.thresholds, SMALL.thresholds,
+                                                                 SMALL.smooth_windows, SMALL.consecutive_windows):
+            settings = dataclasses.replace(BASE, threshold=swipe, thresholds={"Stop": stop}, smooth_windows=smooth,
                                            consecutive_windows=consecutive, rearm_below=0.5, cooldown_s=1.5)
             figures = evaluate(PROBLEM, result.tuning, settings)
             if figures.background_false <= result.budget_count:
@@ -145,6 +146,29 @@ def test_the_report_is_on_the_held_out_part() -> None:
     assert all(g.start_s < cut for g in tuning_truth) and all(g.start_s >= cut for g in held_truth)
     assert all(p.t_s.max() < cut <= q.t_s.min() for p, q in zip(result.tuning, result.held_out)
                if p.t_s.size and q.t_s.size and p.name.startswith("gestures"))
+
+
+def test_smoothing_is_searched_and_its_figures_are_the_runtimes() -> None:
+    # Stop-like flickers: one window at 0.995 (nothing a threshold can reject), 30 s apart. Gestures hold 0.93
+    # for 4 windows. Without smoothing, consecutive windows would tell them apart; with only 1 in a row in the
+    # grid, only the mean of 3 windows (0.995 + 2 x 0.05 -> 0.37; 0.93 stays 0.93) does.
+    flickers = stream("background.mp4", 600.0, [("Stop", 20.0 + 30.0 * k, 0.995, 1) for k in range(19)],
+                      "background", truth=False)
+    gestures = stream("gestures.mp4", 124.0, [("Stop", 4.0 + 10.0 * k, 0.93, 4) for k in range(12)], "gestures")
+    grid = Grid(thresholds=(0.8, 0.9, 0.99), smooth_windows=(1, 3), consecutive_windows=(1,), rearm_below=(0.5,),
+                cooldown_s=(1.5,))
+    base = dataclasses.replace(BASE, consecutive_windows=1)
+    result = tune([gestures, flickers], PROBLEM, base, budget_per_hour=0.0, grid=grid)
+    assert result.chosen is not None and result.chosen.settings.smooth_windows == 3
+    assert result.chosen.figures.exact == result.chosen.figures.truth == 6
+    assert result.chosen.figures.background_false == 0
+    assert all(p.figures.background_false > 0 or p.figures.exact == 0 for p in result.points
+               if p.settings.smooth_windows == 1)
+    # The search replays pre-smoothed, compressed windows; the runtime's DecisionMaker smooths raw ones.
+    for point in result.points:
+        assert evaluate(PROBLEM, result.tuning, point.settings) == point.figures, point.settings
+    held = evaluate(PROBLEM, result.held_out, result.chosen.settings)
+    assert held.exact == held.truth == 6 and held.background_false == 0
 
 
 # -- the pieces -----------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@
    enough). In gesture streams the cut is moved out of any gesture's match interval [start_s, end_s +
    max_lag_s], so no gesture is split (`cut_point`). Each half is replayed from a fresh decision state. Both
    parts need gestures and background footage (else a one-line error).
-4. **Search** (only `DecisionMaker` replays over the recorded windows, no model): for every combination of
+4. **Search** (only `DecisionMaker` replays over the recorded windows, no model): for every smoothing in
+   the grid (`smooth_windows`: each part's probabilities are averaged once, as rule 0 of `edge.decision`
+   would, and replayed without smoothing) and every combination of
    consecutive windows x rearm_below x cooldown_s in the grid, (a) one threshold for every gesture, each
    grid value; (b) per-gesture thresholds: each gesture's exact hits and background false actions are
    replayed with only that gesture able to fire, for every grid value, and a knapsack over gestures proposes
@@ -54,7 +56,7 @@ import numpy as np
 from edge.bench import BenchError
 from edge.bench.output import (Progress, fmt, import_pyplot, load_average, machine_info, markdown_table,
                                save_figure, text_table)
-from edge.decision import DecisionMaker
+from edge.decision import DecisionMaker, smooth_probs
 from edge.errors import one_line
 from edge.events import GestureEvent
 from edge.metrics import DEFAULT_MAX_LAG_S, Truth, TruthError, TruthGesture, load_truth, score_stream, truth_path_for
@@ -77,6 +79,7 @@ class Grid:
     """The values the search tries."""
 
     thresholds: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
+    smooth_windows: tuple[int, ...] = (1, 2, 3, 4)
     consecutive_windows: tuple[int, ...] = (1, 2, 3, 4)
     rearm_below: tuple[float, ...] = (0.3, 0.5, 0.7)
     cooldown_s: tuple[float, ...] = (1.0, 1.5, 2.5)
@@ -340,7 +343,7 @@ def split_all(footage: Sequence[Footage], max_lag_s: float) -> tuple[list[Part],
 
 # -- search -------------------------------------------------------------------------------------------------
 
-STEP = {"threshold": 0.05, "consecutive_windows": 1.0, "cooldown_s": 0.5, "rearm_below": 0.2}
+STEP = {"threshold": 0.05, "smooth_windows": 1.0, "consecutive_windows": 1.0, "cooldown_s": 0.5, "rearm_below": 0.2}
 """What counts as one step away from the base settings (the tie-break), per field."""
 
 
@@ -348,7 +351,7 @@ def steps_from(settings: DecisionSettings, base: DecisionSettings, gestures: Seq
     """How far `settings` are from `base`, in STEPs summed over the fields searched (thresholds per gesture)."""
     total = sum(abs(settings.thresholds.get(g, settings.threshold) - base.thresholds.get(g, base.threshold))
                 for g in gestures) / STEP["threshold"]
-    for name in ("consecutive_windows", "cooldown_s", "rearm_below"):
+    for name in ("smooth_windows", "consecutive_windows", "cooldown_s", "rearm_below"):
         total += abs(getattr(settings, name) - getattr(base, name)) / STEP[name]
     return round(total, 6)
 
@@ -408,63 +411,75 @@ def proposals(states: dict[int, tuple[int, tuple[int, ...]]], budget_count: int)
     return (within[: MAX_PROPOSALS - len(beyond[:FRONTIER_EXTRA])] + beyond[:FRONTIER_EXTRA])[:MAX_PROPOSALS]
 
 
+def smoothed(parts: Sequence[Part], windows: int) -> list[Part]:
+    """The parts with their probabilities smoothed over `windows` windows, each from a fresh state (rule 0 of
+    `edge.decision`, as a replay of the part would apply it)."""
+    return [dataclasses.replace(p, probs=smooth_probs(p.probs, windows)) for p in parts]
+
+
 def search(problem: Problem, tuning: Sequence[Part], base: DecisionSettings, budget_count: int,
            grid: Grid = DEFAULT_GRID, progress: bool = False) -> tuple[Point, list[Point]]:
     """Evaluate the base settings and the grid (module docstring, step 4); returns (base point, all points)."""
     background_index = problem.labels.index(problem.background_label) if problem.background_label else -1
     # Compression must hold for the base settings too, which may lie below the grid.
     floor = min(grid.floor, base.threshold, base.rearm_below, *base.thresholds.values())
-    parts = []
-    for p in tuning:
-        t_s, probs = compress(p.t_s, p.probs, ~resetting(p.probs, background_index, floor))
-        parts.append(dataclasses.replace(p, t_s=t_s, probs=probs))
     gestures = problem.gestures
     seen: dict[tuple[Any, ...], Point] = {}
     points: list[Point] = []
 
-    def add(settings: DecisionSettings) -> None:
-        key = (settings.threshold, tuple(sorted(settings.thresholds.items())), settings.consecutive_windows,
-               settings.rearm_below, settings.cooldown_s)
+    def compressed(parts: Sequence[Part]) -> list[Part]:
+        out = []
+        for p in parts:
+            t_s, probs = compress(p.t_s, p.probs, ~resetting(p.probs, background_index, floor))
+            out.append(dataclasses.replace(p, t_s=t_s, probs=probs))
+        return out
+
+    def add(settings: DecisionSettings, parts: Sequence[Part]) -> None:
+        """Score `settings` on `parts`, whose probabilities are already smoothed over its smooth_windows."""
+        key = (settings.threshold, tuple(sorted(settings.thresholds.items())), settings.smooth_windows,
+               settings.consecutive_windows, settings.rearm_below, settings.cooldown_s)
         if key not in seen:
-            seen[key] = Point(settings, evaluate(problem, parts, settings), len(points),
-                              steps_from(settings, base, gestures))
+            figures = evaluate(problem, parts, dataclasses.replace(settings, smooth_windows=1))
+            seen[key] = Point(settings, figures, len(points), steps_from(settings, base, gestures))
             points.append(seen[key])
 
-    # Each gesture alone: its own windows, every other window ends its runs.
-    alone: dict[str, list[Part]] = {}
-    for gesture in gestures:
-        index = problem.labels.index(gesture)
-        alone[gesture] = []
-        for p in tuning:
-            top = p.probs.argmax(axis=1) if len(p.probs) else np.zeros(0, dtype=int)
-            keep = (top == index) & (p.probs.max(axis=1, initial=0.0) >= floor)
-            t_s, probs = compress(p.t_s, p.probs, keep)
-            alone[gesture].append(dataclasses.replace(p, t_s=t_s, probs=probs))
-
     combos = list(itertools.product(grid.consecutive_windows, grid.rearm_below, grid.cooldown_s))
-    bar = Progress(len(combos), "tune: searching", enabled=progress)
+    bar = Progress(len(combos) * len(grid.smooth_windows), "tune: searching", enabled=progress)
     with _quiet_decisions():
-        add(base)
-        for consecutive, rearm, cooldown in combos:
-            shared = dataclasses.replace(base, consecutive_windows=consecutive, rearm_below=rearm,
-                                         cooldown_s=cooldown)
-            for value in grid.thresholds:
-                add(dataclasses.replace(shared, threshold=value, thresholds={}))
-            if len(gestures) > 1:
-                exact = np.zeros((len(gestures), len(grid.thresholds)), dtype=np.int64)
-                false = np.zeros_like(exact)
-                for gi, gesture in enumerate(gestures):
-                    for vi, value in enumerate(grid.thresholds):
-                        figures = evaluate(problem, alone[gesture], dataclasses.replace(
-                            shared, threshold=NEVER, thresholds={gesture: value}))
-                        exact[gi, vi], false[gi, vi] = figures.exact, figures.background_false
-                cost = np.array([[abs(value - base.thresholds.get(g, base.threshold)) for value in grid.thresholds]
-                                 for g in gestures])
-                states = knapsack(exact, false, budget_count + FRONTIER_EXTRA, cost)
-                for chosen in proposals(states, budget_count):
-                    per_gesture = {g: grid.thresholds[v] for g, v in zip(gestures, chosen)}
-                    add(normalise_thresholds(shared, per_gesture))
-            bar.update()
+        add(base, compressed(smoothed(tuning, base.smooth_windows)))
+        for windows in grid.smooth_windows:
+            smooth = smoothed(tuning, windows)
+            parts = compressed(smooth)
+            # Each gesture alone: its own windows, every other window ends its runs.
+            alone: dict[str, list[Part]] = {}
+            for gesture in gestures:
+                index = problem.labels.index(gesture)
+                alone[gesture] = []
+                for p in smooth:
+                    top = p.probs.argmax(axis=1) if len(p.probs) else np.zeros(0, dtype=int)
+                    keep = (top == index) & (p.probs.max(axis=1, initial=0.0) >= floor)
+                    t_s, probs = compress(p.t_s, p.probs, keep)
+                    alone[gesture].append(dataclasses.replace(p, t_s=t_s, probs=probs))
+            for consecutive, rearm, cooldown in combos:
+                shared = dataclasses.replace(base, smooth_windows=windows, consecutive_windows=consecutive,
+                                             rearm_below=rearm, cooldown_s=cooldown)
+                for value in grid.thresholds:
+                    add(dataclasses.replace(shared, threshold=value, thresholds={}), parts)
+                if len(gestures) > 1:
+                    exact = np.zeros((len(gestures), len(grid.thresholds)), dtype=np.int64)
+                    false = np.zeros_like(exact)
+                    for gi, gesture in enumerate(gestures):
+                        for vi, value in enumerate(grid.thresholds):
+                            figures = evaluate(problem, alone[gesture], dataclasses.replace(
+                                shared, smooth_windows=1, threshold=NEVER, thresholds={gesture: value}))
+                            exact[gi, vi], false[gi, vi] = figures.exact, figures.background_false
+                    cost = np.array([[abs(value - base.thresholds.get(g, base.threshold))
+                                      for value in grid.thresholds] for g in gestures])
+                    states = knapsack(exact, false, budget_count + FRONTIER_EXTRA, cost)
+                    for chosen in proposals(states, budget_count):
+                        per_gesture = {g: grid.thresholds[v] for g, v in zip(gestures, chosen)}
+                        add(normalise_thresholds(shared, per_gesture), parts)
+                bar.update()
     bar.close()
     return points[0], points
 
@@ -609,14 +624,16 @@ def settings_text(settings: DecisionSettings) -> str:
     thresholds = f"{settings.threshold:.2f}"
     if settings.thresholds:
         thresholds += " (" + ", ".join(f"{g} {v:.2f}" for g, v in sorted(settings.thresholds.items())) + ")"
-    return (f"threshold {thresholds}, {settings.consecutive_windows} in a row, re-arm < {settings.rearm_below:.2f}, "
-            f"cooldown {settings.cooldown_s:g} s")
+    smoothing = f"mean of {settings.smooth_windows} windows, " if settings.smooth_windows > 1 else ""
+    return (f"threshold {thresholds}, {smoothing}{settings.consecutive_windows} in a row, "
+            f"re-arm < {settings.rearm_below:.2f}, cooldown {settings.cooldown_s:g} s")
 
 
 def decision_block(settings: DecisionSettings) -> dict[str, Any]:
     """The searched fields of `settings` as plain JSON (the manifest's decision block, the report)."""
     return {"threshold": settings.threshold, "thresholds": dict(sorted(settings.thresholds.items())),
-            "consecutive_windows": settings.consecutive_windows, "rearm_below": settings.rearm_below,
+            "smooth_windows": settings.smooth_windows, "consecutive_windows": settings.consecutive_windows,
+            "rearm_below": settings.rearm_below,
             "cooldown_s": settings.cooldown_s, "refractory_s": settings.refractory_s}
 
 
