@@ -23,11 +23,12 @@
    the assignments with the most exact gestures for each count of false actions; every proposal is then
    replayed in full (gestures interact through the refractory period and wrong-gesture events), and only
    full replays are ever scored. Settings not searched (refractory, auto-repeat) keep their base values.
-5. **Choose** the setting with the most exact gestures on the tuning part among those whose false actions
-   per hour of tuning background are within the budget (ties: fewer false actions on background, then on
-   gesture footage, then the settings nearest the base ones, counted in steps of 0.05 threshold per gesture,
-   one window, 0.5 s cooldown, 0.2 re-arm level: the tuner changes only what the tuning footage asks for;
-   then the lower median lag; then the earliest evaluated).
+5. **Choose** the setting with the most exact gestures less false events on gesture footage (an unwanted
+   action while someone gestures costs as much as a missed gesture) on the tuning part among those whose
+   false actions per hour of tuning background are within the budget (ties: fewer false actions on
+   background, then on gesture footage, then the settings nearest the base ones, counted in steps of 0.05
+   threshold per gesture, one window of smoothing or in a row, 0.5 s cooldown, 0.2 re-arm level: the tuner
+   changes only what the tuning footage asks for; then the lower median lag; then the earliest evaluated).
    Report it, the base settings and the trade-off frontier on the tuning part AND the held-out part: the
    held-out figures are the honest ones (the choice never saw them).
 
@@ -357,12 +358,13 @@ def steps_from(settings: DecisionSettings, base: DecisionSettings, gestures: Seq
 
 
 def _rank(point: Point) -> tuple[Any, ...]:
-    """Larger is better: exact, then fewer false actions (background, gesture footage), then the settings
+    """Larger is better: exact less false events on gesture footage, then fewer false actions (background,
+    gesture footage), then the settings
     nearest the base ones (change only what the tuning footage asks for: on ties, the far edges of a plateau
     are the fragile choices), then the lower median lag, then the earlier evaluated."""
     f = point.figures
     lag = f.lag_p50_s if f.lag_p50_s is not None else math.inf
-    return (f.exact, -f.background_false, -f.false_gestures, -point.steps, -lag, -point.order)
+    return (f.exact - f.false_gestures, -f.background_false, -f.false_gestures, -point.steps, -lag, -point.order)
 
 
 def normalise_thresholds(settings: DecisionSettings, per_gesture: Mapping[str, float]) -> DecisionSettings:
