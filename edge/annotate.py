@@ -4,8 +4,9 @@ Every model frame the runtime processed becomes one video frame (same count, at 
 the model-sized RGB input (after pacing and the INTER_AREA resize, i.e. exactly what the feature model got),
 enlarged by a whole factor with nearest-neighbour so its pixels stay honest, with drawn on it
 
-* the class probabilities of the latest window as bars (green: the top-1 at or above its threshold, which
-  a white tick marks; the background class in grey), and that window's end time;
+* the class probabilities the decision saw for the latest window as bars (green: the top-1 at or above its
+  threshold, which a white tick marks; the background class in grey), and that window's end time: the
+  window's own, or with smoothing (`smooth_windows`) the mean of the last windows, as the rules compare it;
 * the decision state after this frame (`DecisionStatus.text`: armed, the run and its length, fired and
   waiting to re-arm, cooling down, refractory);
 * each event, as a banner for `EVENT_SHOW_S` of footage time.
@@ -67,6 +68,7 @@ class Annotator:
         self._scale = 1
         self._probs: np.ndarray | None = None
         self._window_t_s = 0.0
+        self._smooth = 1
         self._banners: list[tuple[float, str]] = []
 
     def start(self, manifest: Any, fps: float) -> None:
@@ -86,8 +88,10 @@ class Annotator:
 
     def frame(self, frame: Any, windows: Sequence[Any], events: Sequence[Any], decision: Any) -> None:
         if windows:
-            self._probs = np.asarray(windows[-1].probs, dtype=np.float64)
+            seen = decision.seen if decision.seen is not None else windows[-1].probs
+            self._probs = np.asarray(seen, dtype=np.float64)
             self._window_t_s = float(windows[-1].end_t_s)
+            self._smooth = decision.settings.smooth_windows
         for event in events:
             repeat = f" (repeat {event.repeat})" if event.repeat else ""
             self._banners.append((float(event.t_s), f"{event.gesture} -> {event.action}{repeat}"))
@@ -124,7 +128,8 @@ class Annotator:
         assert self._probs is not None
         probs = self._probs
         best = int(np.argmax(probs))
-        _text(image, f"window ending {self._window_t_s:.2f} s", 6, top + 14, 0.4, WHITE)
+        what = f"mean of {self._smooth} windows" if self._smooth > 1 else "window"
+        _text(image, f"{what} ending {self._window_t_s:.2f} s", 6, top + 14, 0.4, WHITE)
         name_px, value_px = 96, 42
         bar_x0, bar_x1 = name_px, width - value_px
         for i, label in enumerate(self._labels):

@@ -146,6 +146,8 @@ class DecisionMaker:
         self._repeats = [label in repeat and i != self.background_index for i, label in enumerate(self.labels)]
         self._warned_unmapped: set[int] = set()
         self.state = DecisionState()
+        self.seen: np.ndarray | None = None
+        """The probabilities the rules saw for the last window: its own, or the mean of rule 0."""
         self.counters = {"windows": 0, "events": 0, "repeats": 0, "held_cooldown": 0, "held_refractory": 0,
                          "held_hysteresis": 0, "unmapped": 0}
         """How many windows were seen, events given, and runs held back (per window) by each rule."""
@@ -195,6 +197,7 @@ class DecisionMaker:
             s.recent.append(probs.copy())
             del s.recent[:-self.settings.smooth_windows]
             probs = mean_rows(np.asarray(s.recent))
+        self.seen = probs
 
         top = int(np.argmax(probs))
         confidence = float(probs[top])

@@ -150,6 +150,24 @@ def test_annotated_frames_show_the_event_banner_while_it_lasts(demo_bundle: Path
     assert shown == [fired_at <= i < fired_at + 10 for i in range(40)]  # EVENT_SHOW_S = 1 s = 10 frames
 
 
+def test_with_smoothing_the_bars_show_the_mean_the_rules_saw(demo_bundle: Path, tmp_path: Path) -> None:
+    manifest = Manifest.load(demo_bundle)
+    labels = manifest.labels
+    decision = DecisionMaker(labels, manifest.actions, DecisionSettings(smooth_windows=2), manifest.background_label)
+    annotator = Annotator(tmp_path / "mean.mp4")
+    annotator.start(manifest, fps=10.0)
+    grey = np.zeros((manifest.input_height_px, manifest.input_width_px, 3), dtype=np.uint8)
+    rows = [np.eye(len(labels), dtype=np.float32)[labels.index(name)] for name in ("No gesture", "Stop")]
+    for i, probs in enumerate(rows):
+        window = Window(probs=probs, probs_q=probs, start_index=i, end_index=i + 19, start_t_s=i * 0.2,
+                        end_t_s=1.9 + i * 0.2)
+        decision.update(window.probs, window.end_t_s)
+        annotator.frame(Frame(rgb=grey, t_s=window.end_t_s, index=i), [window], [], decision)
+    annotator.finish(completed=True)
+    assert annotator._probs is not None
+    assert np.allclose(annotator._probs, (rows[0] + rows[1]) / 2)  # the mean, not the last window's 1.0
+
+
 def test_a_failed_run_leaves_no_file(demo_bundle: Path, tmp_path: Path) -> None:
     manifest = Manifest.load(demo_bundle)
     annotator = Annotator(tmp_path / "gone.mp4")

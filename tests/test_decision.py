@@ -303,6 +303,16 @@ def test_smoothing_averages_the_last_windows() -> None:
     assert summary(feed(m, [("Swipe", 0.9)], t0=5.0)) == [("Swipe", 5.0, 0)]
 
 
+def test_seen_is_what_the_rules_compared() -> None:
+    plain, smoothed = maker(), maker(smooth_windows=2)
+    assert plain.seen is None and smoothed.seen is None
+    for m in (plain, smoothed):
+        m.update(probs("No gesture", 0.9), 0.0)
+        m.update(probs("Swipe", 0.9), 0.25)
+    assert np.array_equal(plain.seen, probs("Swipe", 0.9))
+    assert np.allclose(smoothed.seen, (probs("No gesture", 0.9) + probs("Swipe", 0.9)) / 2)
+
+
 def test_smoothing_keeps_no_reference_to_the_callers_array() -> None:
     m = maker(consecutive_windows=1, smooth_windows=2)
     buffer = probs("No gesture", 0.9)
