@@ -358,13 +358,19 @@ def steps_from(settings: DecisionSettings, base: DecisionSettings, gestures: Seq
 
 
 def _rank(point: Point) -> tuple[Any, ...]:
-    """Larger is better: exact less false events on gesture footage, then fewer false actions (background,
-    gesture footage), then the settings
-    nearest the base ones (change only what the tuning footage asks for: on ties, the far edges of a plateau
-    are the fragile choices), then the lower median lag, then the earlier evaluated."""
+    """Larger is better: `net` (exact less false events on gesture footage), then fewer false actions
+    (background, gesture footage), then the settings nearest the base ones (change only what the tuning
+    footage asks for: on ties, the far edges of a plateau are the fragile choices), then the lower median lag,
+    then the earlier evaluated."""
     f = point.figures
     lag = f.lag_p50_s if f.lag_p50_s is not None else math.inf
-    return (f.exact - f.false_gestures, -f.background_false, -f.false_gestures, -point.steps, -lag, -point.order)
+    return (net(f), -f.background_false, -f.false_gestures, -point.steps, -lag, -point.order)
+
+
+def net(figures: Figures) -> int:
+    """What the choice maximises: exact gestures less false events on gesture footage (an unwanted action
+    while someone gestures costs as much as a missed gesture)."""
+    return figures.exact - figures.false_gestures
 
 
 def normalise_thresholds(settings: DecisionSettings, per_gesture: Mapping[str, float]) -> DecisionSettings:
@@ -487,12 +493,12 @@ def search(problem: Problem, tuning: Sequence[Part], base: DecisionSettings, bud
 
 
 def pareto(points: Sequence[Point]) -> list[Point]:
-    """The trade-off frontier: each point has more exact gestures than every point with fewer false actions."""
+    """The trade-off frontier: each point has a higher `net` than every point with fewer false actions."""
     best_first = sorted(points, key=_rank, reverse=True)
     ordered = sorted(best_first, key=lambda p: p.figures.background_false)  # stable: best first per count
     frontier: list[Point] = []
     for point in ordered:  # within one count of false actions the best comes first
-        if not frontier or point.figures.exact > frontier[-1].figures.exact:
+        if not frontier or net(point.figures) > net(frontier[-1].figures):
             frontier.append(point)
     return frontier
 
