@@ -68,7 +68,6 @@ class Annotator:
         self._scale = 1
         self._probs: np.ndarray | None = None
         self._window_t_s = 0.0
-        self._smooth = 1
         self._banners: list[tuple[float, str]] = []
 
     def start(self, manifest: Any, fps: float) -> None:
@@ -91,7 +90,6 @@ class Annotator:
             seen = decision.seen if decision.seen is not None else windows[-1].probs
             self._probs = np.asarray(seen, dtype=np.float64)
             self._window_t_s = float(windows[-1].end_t_s)
-            self._smooth = decision.settings.smooth_windows
         for event in events:
             repeat = f" (repeat {event.repeat})" if event.repeat else ""
             self._banners.append((float(event.t_s), f"{event.gesture} -> {event.action}{repeat}"))
@@ -119,16 +117,17 @@ class Annotator:
             _text(image, f"warming up: the first window closes after {self._frames_per_clip} frames", 6,
                   top + 15, 0.4, WHITE)
         else:
-            self._draw_bars(image, top, width, decision.thresholds_by_label)
+            self._draw_bars(image, top, width, decision.thresholds_by_label, decision.settings.smooth_windows)
         for k, (_, text) in enumerate(self._banners[-2:]):
             self._banner(image, text, 96 + 36 * k)
         return image
 
-    def _draw_bars(self, image: np.ndarray, top: int, width: int, thresholds: np.ndarray) -> None:
+    def _draw_bars(self, image: np.ndarray, top: int, width: int, thresholds: np.ndarray, smooth_windows: int
+                   ) -> None:
         assert self._probs is not None
         probs = self._probs
         best = int(np.argmax(probs))
-        what = f"mean of {self._smooth} windows" if self._smooth > 1 else "window"
+        what = f"mean of {smooth_windows} windows" if smooth_windows > 1 else "window"
         _text(image, f"{what} ending {self._window_t_s:.2f} s", 6, top + 14, 0.4, WHITE)
         name_px, value_px = 96, 42
         bar_x0, bar_x1 = name_px, width - value_px

@@ -453,10 +453,12 @@ def search(problem: Problem, tuning: Sequence[Part], base: DecisionSettings, bud
 
     combos = list(itertools.product(grid.consecutive_windows, grid.rearm_below, grid.cooldown_s))
     bar = Progress(len(combos) * len(grid.smooth_windows), "tune: searching", enabled=progress)
+    # Each smoothing's probabilities once (the base's smoothing is usually one of the grid's).
+    smooth_parts = {windows: smoothed(tuning, windows) for windows in (base.smooth_windows, *grid.smooth_windows)}
     with _quiet_decisions():
-        add(base, compressed(smoothed(tuning, base.smooth_windows)))
+        add(base, compressed(smooth_parts[base.smooth_windows]))
         for windows in grid.smooth_windows:
-            smooth = smoothed(tuning, windows)
+            smooth = smooth_parts[windows]
             parts = compressed(smooth)
             # Each gesture alone: its own windows, every other window ends its runs.
             alone: dict[str, list[Part]] = {}
